@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run the test suite (sets up .venv from requirements.lock first). Extra args go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-venv.sh
+exec .venv/bin/python -m pytest "$@"
