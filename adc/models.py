@@ -17,12 +17,12 @@ PAPER_SPLIT = 3
 
 @register_model
 def vit_micro(pretrained: bool = False, **kwargs) -> VisionTransformer:
-    """A micro ViT for the embedded digits default: 8x8 input, patch 2, dim 64, depth 4, 4 heads; split after block 1 (1/4 of the depth, as the paper splits DeiT 3/12)."""
+    """A micro ViT for the embedded digits default: 8x8 input, patch 2, dim 32, depth 4, 4 heads; split after block 1 (1/4 of the depth, as the paper splits DeiT 3/12)."""
     if pretrained:
         raise ValueError("model 'vit_micro' has no pretrained weights; set pretrained: false")
     for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):  # passed by timm.create_model
         kwargs.pop(k, None)
-    args = dict(img_size=8, patch_size=2, in_chans=1, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0)
+    args = dict(img_size=8, patch_size=2, in_chans=1, embed_dim=32, depth=4, num_heads=4, mlp_ratio=2.0)
     args.update(kwargs)
     return VisionTransformer(**args)
 

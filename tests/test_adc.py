@@ -111,9 +111,9 @@ def test_adc_step_gradient_message_shape_and_client_gradients():
     down = m.encode_grad(sstate)
     assert down["acts"].shape == (T, k, split.embed_dim)
     # bytes counted are exactly the tensors that crossed
-    assert up.nbytes == T * k * 64 * 4 + T * 10 * 4
-    assert down.nbytes == T * k * 64 * 4
-    assert up.payload_nbytes == down.payload_nbytes == T * k * 64 * 4
+    assert up.nbytes == T * k * 32 * 4 + T * 10 * 4
+    assert down.nbytes == T * k * 32 * 4
+    assert up.payload_nbytes == down.payload_nbytes == T * k * 32 * 4
     m.decode_grad(cstate, link.down(down))
     grads = [p.grad for p in split.client.parameters()]
     assert all(g is not None for g in grads)

@@ -24,7 +24,7 @@ def test_client_returns_activations_and_attention_and_server_gives_logits():
     split = SplitViT(create_model("vit_micro", num_classes=10), 1)
     x = torch.randn(5, 1, 8, 8)
     acts, attn = split.client(x)
-    assert acts.shape == (5, split.num_tokens, split.embed_dim) == (5, 17, 64)
+    assert acts.shape == (5, split.num_tokens, split.embed_dim) == (5, 17, 32)
     assert attn.shape == (5, 17)
     torch.testing.assert_close(attn.sum(-1), torch.ones(5))
     assert split.server(acts).shape == (5, 10)
@@ -64,7 +64,7 @@ def test_attention_capture_keeps_working_with_attn_mask():
     torch.manual_seed(2)
     model = create_model("vit_micro", num_classes=3).eval()
     s = SplitViT(model, 2)
-    x = torch.randn(2, 17, 64)
+    x = torch.randn(2, 17, 32)
     blk = s.client.blocks[-1]
     mask = torch.zeros(2, 1, 17, 17, dtype=torch.bool)
     mask[..., :] = True
