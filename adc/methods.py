@@ -51,6 +51,8 @@ class Method:
     Params: ClassVar[type] = None
     #: the sweep the paper makes: {param name: [values]}; one run per value
     grid: ClassVar[dict[str, list]] = {}
+    #: three or more levels for the embedded default (digits + vit_micro on a CPU, minutes)
+    demo_grid: ClassVar[dict[str, list]] = {}
     #: a small, fast setting for tests
     test_params: ClassVar[dict] = {}
     #: whether evaluation also goes through the method (e.g. a learned bottleneck)
@@ -79,6 +81,20 @@ class Method:
         if hasattr(p, "validate"):
             p.validate()
         return p
+
+    @classmethod
+    def settings(cls, which: str = "paper") -> list[dict]:
+        """The settings of a sweep ("paper" = ``grid``, "demo" = ``demo_grid``): one dict per run.
+
+        A grid with several parameters is their cartesian product; an empty grid is one run
+        with the defaults.
+        """
+        import itertools
+        grid = {"paper": cls.grid, "demo": cls.demo_grid or cls.grid}[which]
+        if not grid:
+            return [{}]
+        keys = list(grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
     # ----- modules with parameters (e.g. a learned encoder / decoder) --------------------
     def client_module(self) -> nn.Module | None:
@@ -137,6 +153,25 @@ class Method:
     def unpack_labels(msg: Message) -> Tensor:
         labels = msg["labels"]
         return labels.long() if not labels.is_floating_point() else labels
+
+
+def setting_label(params: dict) -> str:
+    """A filesystem-safe, readable name for a setting: {"xi": 0.1} -> "xi=0.1", {} -> "default"."""
+    if not params:
+        return "default"
+    return ",".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def parse_setting_label(label: str) -> dict:
+    """Inverse of :func:`setting_label` (values parsed as YAML scalars)."""
+    import yaml
+    if label == "default":
+        return {}
+    out = {}
+    for part in label.split(","):
+        k, v = part.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
 
 
 def _coerce(method: str, key: str, value, field: dataclasses.Field):
