@@ -30,7 +30,11 @@ class TrainConfig:
     deterministic: bool = False
     threads: int | None = None                     # torch CPU threads; None = torch's default
     progress: bool | None = None                   # progress bar; None = only on a terminal
+    save_model: bool = False                       # also write the trained weights to out/model.pt
     out: str = "runs/latest"
+    transport: str = "inprocess"                   # inprocess | distributed (client and server in two processes)
+    link: str | None = None                        # a link model, e.g. "up=10Mbit,down=50Mbit,latency=20ms" or "example"
+    link_sleep: bool = False                       # distributed: really wait the link model's time per message
 
     DEFAULT_BUDGET_EPOCHS = 10.0                   # the paper's budget when neither rule is given
 
@@ -51,6 +55,13 @@ class TrainConfig:
             raise ValueError(f"lr: {self.lr} must be > 0")
         if self.num_workers < 0:
             raise ValueError(f"num_workers: {self.num_workers} must be >= 0")
+        if self.transport not in ("inprocess", "distributed"):
+            raise ValueError(f"transport: {self.transport!r}; allowed: ['inprocess', 'distributed']")
+        if self.link is not None:
+            from .transport import LinkModel
+            LinkModel.parse(self.link)
+        if self.link_sleep and (self.link is None or self.transport != "distributed"):
+            raise ValueError("link_sleep: needs a link and transport: distributed")
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a mapping of method parameters, got {self.params!r}")
 

@@ -39,6 +39,7 @@ import torch
 from .accounting import CommMeter, uncompressed_step_bytes
 from .config import TrainConfig
 from .cut import InProcessLink
+from .transport import LinkModel
 from .data import eval_batches, load_dataset, num_batches, train_batches
 from .methods import CutShape, create_method
 from .models import create_model, default_split_index
@@ -114,7 +115,7 @@ class SplitRun:
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
 
-        self.data = load_dataset(cfg.dataset, **self._dataset_kwargs())
+        self.data = self.load_data()
         vit = create_model(cfg.model, self.data.num_classes, in_chans=self.data.in_chans,
                            img_size=self.data.img_size, pretrained=cfg.pretrained and not cfg.weights,
                            **({"weights": cfg.weights} if cfg.weights else {}))
@@ -126,6 +127,8 @@ class SplitRun:
         self.method = create_method(cfg.method, self.shape, generator=self.generator, **cfg.params)
         self.link = InProcessLink()
         self.meter = CommMeter()
+        self.link_model = LinkModel.parse(cfg.link) if cfg.link else None   # modelled network time per message
+        self.link_seconds = 0.0
 
         client_params = list(self.model.client.parameters())
         server_params = list(self.model.server.parameters())
@@ -151,6 +154,9 @@ class SplitRun:
         self.first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self.wall_before = 0.0
 
+    def load_data(self):
+        return load_dataset(self.cfg.dataset, **self._dataset_kwargs())
+
     def _dataset_kwargs(self) -> dict:
         kw = {}
         if self.cfg.dataset != "digits":
@@ -169,32 +175,52 @@ class SplitRun:
         return contextlib.nullcontext()
 
     # ----- one step, across the cut ------------------------------------------------------------
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        client, server, method = self.model.client, self.model.server, self.method
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        up, client_state = self.client_forward(x, y)                           # client
+        down, loss = self.cross(up)                                            # the cut (server on the far side)
+        self.client_backward(client_state, down)                               # client
+        self.record_step(x.shape[0], up, down, loss)
+        return loss
+
+    def client_forward(self, x: torch.Tensor, y: torch.Tensor):
         self.client_opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            acts, attn = self.model.client(x)                                  # client forward
+            return self.method.encode(acts, attn, y)                           # client -> server
+
+    def cross(self, up):
+        """Up-message across the link, the server's step, the gradient message back (+ the loss)."""
+        down, loss = self.server_step(self.link.up(up))
+        return self.link.down(down), loss
+
+    def server_step(self, up):
+        method = self.method
         self.server_opt.zero_grad(set_to_none=True)
+        tokens, targets, server_state = method.decode(up)
         with self.autocast():
-            acts, attn = client(x)                                             # client forward
-            up, client_state = method.encode(acts, attn, y)                    # client -> server
-        tokens, targets, server_state = method.decode(self.link.up(up))
-        with self.autocast():
-            loss = method.loss(server(tokens).float(), targets)                # server forward + loss
+            loss = method.loss(self.model.server(tokens).float(), targets)     # server forward + loss
         loss.backward()
         down = method.encode_grad(server_state)                                # server -> client
         self.server_opt.step()
-        method.decode_grad(client_state, self.link.down(down))                 # client backward
+        return down, loss.detach()
+
+    def client_backward(self, client_state, down) -> None:
+        self.method.decode_grad(client_state, down)                            # client backward
         self.client_opt.step()
 
-        self.meter.add(up, down, x.shape[0], self.shape.num_tokens, self.shape.dim, self.shape.num_classes)
-        finite = torch.isfinite(loss.detach())
+    def record_step(self, batch_size: int, up, down, loss: torch.Tensor) -> None:
+        self.meter.add(up, down, batch_size, self.shape.num_tokens, self.shape.dim, self.shape.num_classes)
+        if self.link_model is not None:
+            self.link_seconds += self.link_model.step_seconds(up.nbytes, down.nbytes)
+        finite = torch.isfinite(loss)
         for t in down.tensors.values():
             if t.is_floating_point():
                 finite = finite & torch.isfinite(t).all()
         # remember the first bad step without a host synchronisation
         self.first_bad_step = torch.where((self.first_bad_step < 0) & ~finite,
                                           torch.tensor(self.meter.steps, device=self.device), self.first_bad_step)
-        self.loss_sum += loss.detach().float() * x.shape[0]
-        self.loss_count += x.shape[0]
+        self.loss_sum += loss.float() * batch_size
+        self.loss_count += batch_size
 
     def check_finite(self) -> None:
         bad = int(self.first_bad_step)
@@ -222,15 +248,25 @@ class SplitRun:
         return self.meter.bytes_total >= self.budget_bytes
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def weights_state(self) -> dict:
         mods = {k: m.state_dict() for k, m in (("client_module", self.method.client_module()),
                                                 ("server_module", self.method.server_module())) if m is not None}
+        return {"model": self.model.state_dict(), "method_modules": mods}
+
+    def load_weights(self, s: dict) -> None:
+        self.model.load_state_dict(s["model"])
+        for k, m in (("client_module", self.method.client_module()), ("server_module", self.method.server_module())):
+            if m is not None:
+                m.load_state_dict(s["method_modules"][k])
+
+    def state_dict(self) -> dict:
         return {
-            "config": self.cfg.to_dict(), "model": self.model.state_dict(), "method_modules": mods,
+            "config": self.cfg.to_dict(), **self.weights_state(),
             "client_opt": self.client_opt.state_dict(), "server_opt": self.server_opt.state_dict(),
             "meter": self.meter.state_dict(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "history": self.history, "loss_sum": self.loss_sum.cpu(), "loss_count": self.loss_count,
             "first_bad_step": self.first_bad_step.cpu(), "wall_seconds": self.wall_before + self.elapsed(),
+            "link_seconds": self.link_seconds,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "method": self.generator.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
@@ -241,10 +277,7 @@ class SplitRun:
             diff = {k: (s["config"].get(k), v) for k, v in self.cfg.to_dict().items() if s["config"].get(k) != v}
             raise ValueError(f"checkpoint: {self.checkpoint_path} was written by a different config {diff} "
                              f"(checkpoint, now); delete it or use another --out")
-        self.model.load_state_dict(s["model"])
-        for k, m in (("client_module", self.method.client_module()), ("server_module", self.method.server_module())):
-            if m is not None:
-                m.load_state_dict(s["method_modules"][k])
+        self.load_weights(s)
         self.client_opt.load_state_dict(s["client_opt"])
         self.server_opt.load_state_dict(s["server_opt"])
         self.meter.load_state_dict(s["meter"])
@@ -252,6 +285,7 @@ class SplitRun:
         self.loss_sum, self.loss_count = s["loss_sum"].to(self.device), s["loss_count"]
         self.first_bad_step = s["first_bad_step"].to(self.device)
         self.wall_before = s["wall_seconds"]
+        self.link_seconds = s.get("link_seconds", 0.0)
         rng = s["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
@@ -310,6 +344,8 @@ class SplitRun:
             bar.close()
             for s, h in old.items():
                 signal.signal(s, h)
+        if self.cfg.save_model:
+            atomic_torch_save({"config": self.cfg.to_dict(), **self.weights_state()}, out / "model.pt")
         metrics = self.write_results(out)
         self.checkpoint_path.unlink(missing_ok=True)
         return metrics
@@ -324,6 +360,8 @@ class SplitRun:
                "bytes_up": self.meter.bytes_up, "bytes_down": self.meter.bytes_down,
                "bytes_total": self.meter.bytes_total, "xi_measured": self.meter.xi_measured,
                "wall_seconds": self.wall_before + self.elapsed()}
+        if self.link_model is not None:
+            row["link_seconds"] = self.link_seconds
         self.history.append(row)
         bar.set_postfix(acc=f"{acc:.3f}", loss=f"{loss:.3f}")
         if not bar.enabled:
@@ -368,6 +406,7 @@ class SplitRun:
                       "split_index": self.model.split_index},
             "device": str(self.device), "config": self.cfg.to_dict(), "versions": versions(),
             "git_commit": git_commit(),
+            **self.extra_metrics(),
         }
         if self.history:
             with open(out / ".history.csv.tmp", "w", newline="") as f:
@@ -379,8 +418,31 @@ class SplitRun:
         return metrics
 
 
+def load_trained(out_dir: str | Path, device: str = "cpu") -> SplitRun:
+    """The run saved in ``out_dir/model.pt`` (``save_model: true``), rebuilt with its weights, for analysis."""
+    path = Path(out_dir) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; train with save_model: true (--save-model) to keep the weights")
+    s = torch.load(path, map_location=device, weights_only=False)
+    cfg = TrainConfig.from_dict({**s["config"], "device": device, "out": str(out_dir)})
+    run = SplitRun(cfg)
+    run.load_weights(s)
+    run.model.eval()
+    return run
+
+
+    def extra_metrics(self) -> dict:
+        """Additive fields of metrics.json: the link model's time, when a link is set."""
+        if self.link_model is None:
+            return {}
+        return {"link": self.cfg.link, "link_model": self.link_model.describe(), "link_seconds": self.link_seconds}
+
+
 def train(cfg: TrainConfig, log=print) -> dict:
     """Run (or resume) one training run; return its metrics (also written to ``cfg.out``)."""
+    if cfg.transport == "distributed":
+        from .distributed import train_distributed
+        return train_distributed(cfg, log=log)
     return SplitRun(cfg).run(log=log)
 
 
@@ -433,6 +495,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--progress", dest="progress", action="store_true", default=None)
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--save-model", action="store_true", help="also write the trained weights to OUT/model.pt")
+    p.add_argument("--transport", default=d.transport, choices=["inprocess", "distributed"],
+                   help="inprocess: one process; distributed: client and server in two processes over "
+                        "torch.distributed, started by this command or by torchrun --nproc-per-node 2 "
+                        "(default: %(default)s)")
+    p.add_argument("--link", default=None, metavar="SPEC",
+                   help="a link model, e.g. up=10Mbit,down=50Mbit,latency=20ms or 'example': reports link_seconds")
+    p.add_argument("--link-sleep", action="store_true", help="distributed: really wait the link's time per message")
     p.add_argument("--config", default=None, help="a YAML/JSON file of these options (flags override it)")
     p.add_argument("--out", default=d.out, help="output folder (default: %(default)s)")
     return p

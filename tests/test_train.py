@@ -160,3 +160,10 @@ def test_cli_bad_input_fails_with_a_named_field(tmp_path, capsys):
     assert main(["--dataset", "mnistt", "--out", str(tmp_path / "z"), "--epochs", "1"]) == 2
     assert "dataset: unknown dataset 'mnistt'" in capsys.readouterr().err
     assert not (tmp_path / "x" / "metrics.json").exists()
+
+
+def test_save_model_then_load_trained_gives_the_same_accuracy(tmp_path):
+    from adc.train import load_trained
+    m = train(quick(tmp_path, method="adc", params={"xi": 0.2}, epochs=2, save_model=True), log=lambda *_: None)
+    run = load_trained(tmp_path / "run")
+    assert run.evaluate() == m["final_test_accuracy"]
