@@ -30,6 +30,7 @@ class TrainConfig:
     deterministic: bool = False
     threads: int | None = None                     # torch CPU threads; None = torch's default
     progress: bool | None = None                   # progress bar; None = only on a terminal
+    validation_fraction: float = 0.0               # > 0: evaluate on this held-out part of train, not test
     save_model: bool = False                       # also write the trained weights to out/model.pt
     out: str = "runs/latest"
     transport: str = "inprocess"                   # inprocess | distributed (client and server in two processes)
@@ -53,6 +54,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: {getattr(self, name)} must be >= 1")
         if not self.lr > 0:
             raise ValueError(f"lr: {self.lr} must be > 0")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction: {self.validation_fraction} must be in [0, 1) (0 = use the test set)")
         if self.num_workers < 0:
             raise ValueError(f"num_workers: {self.num_workers} must be >= 0")
         if self.transport not in ("inprocess", "distributed"):

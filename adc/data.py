@@ -75,6 +75,26 @@ def load_dataset(name: str, **kwargs) -> DataBundle:
     return DATASETS[name](**kwargs)
 
 
+def carve_validation(bundle: DataBundle, fraction: float = 0.2, seed: int = 0) -> DataBundle:
+    """Hold out ``fraction`` of the training set (fixed by ``seed``) as the evaluation set.
+
+    For model selection (e.g. the grid search over T/B and k/N): the test set stays untouched.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction: {fraction} must be in (0, 1)")
+    n = len(bundle.train)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))
+    n_val = int(round(fraction * n))
+    val_idx, tr_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+    if isinstance(bundle.train, TensorPair):
+        tr = TensorPair(bundle.train.x[tr_idx], bundle.train.y[tr_idx])
+        va = TensorPair(bundle.train.x[val_idx], bundle.train.y[val_idx])
+    else:
+        from torch.utils.data import Subset
+        tr, va = Subset(bundle.train, tr_idx.tolist()), Subset(bundle.train, val_idx.tolist())
+    return DataBundle(bundle.name, tr, va, bundle.num_classes, bundle.in_chans, bundle.img_size, bundle.class_names)
+
+
 def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     """The order of the training set in ``epoch`` for run ``seed`` (independent of any global RNG)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)

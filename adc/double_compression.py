@@ -7,8 +7,9 @@ with the highest centroid attention, CLS always kept (pruning). Labels become th
 of each cluster (soft targets). The gradient that returns has the same (T, k, D) shape, so it
 is compressed for free. With xi = (T/B)(k/N), the default split is even: T/B = k/N = sqrt(xi).
 
-Everything is batched tensor algebra: k-means (:mod:`adc.kmeans`), the merge as one matmul
-with the row-normalised membership matrix, and the token choice as one ``topk`` + ``gather``.
+Everything is batched tensor algebra: k-means (:mod:`adc.kmeans`), the token choice as one
+``topk`` on the centroid attention, and the merge as one ``index_select`` of the kept tokens plus
+one ``index_add`` into the clusters (no Python loop over clusters, no host synchronisation).
 
 The ablations (prune only, merge only, random clusters) are the same class with a switch off;
 they are registered from ``baselines/``.
@@ -122,7 +123,14 @@ class ADC(Method):
         return kmeans(feats, T, iters=self.params.iters, init=self.params.init, generator=self.generator)
 
     def compress(self, acts: Tensor, attn: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, dict]:
-        """(acts, attn, labels) -> (merged-and-pruned activations (T, k, D), targets, details)."""
+        """(acts, attn, labels) -> (merged-and-pruned activations (T, k, D), targets, details).
+
+        Tokens are chosen before the activations are merged: each sample contributes only the k
+        tokens its cluster keeps (one ``index_select`` of rows), and the cluster sums are one
+        ``index_add`` over those rows, so the work is B*k*D, not the T*B*N*D of a dense
+        membership matmul over every token. Same result: the mean of the gathered tokens is the
+        gather of the mean.
+        """
         B, N, D = acts.shape
         P = self.shape.num_prefix_tokens
         details = {}
@@ -130,19 +138,27 @@ class ADC(Method):
             T = self.num_clusters(B)
             assign = self.assign(acts, attn, T)
             W = cluster_weights(assign, T, dtype=torch.float32)                     # T, B (rows sum to 1)
-            merged = (W.to(acts.dtype) @ acts.reshape(B, N * D)).reshape(T, N, D)
             score = W @ attn.float()                                                # centroid attention, T x N
             targets = W @ F.one_hot(labels.long(), self.shape.num_classes).float()  # soft labels, T x C
             details["assign"] = assign
         else:
-            merged, score, targets = acts, attn, labels
+            score, targets = attn, labels
         if self.prune:
             k = self.num_keep(N)
             top = score[:, P:].topk(k - P, dim=1).indices.sort(dim=1).values + P  # keep positional order
             prefix = torch.arange(P, device=acts.device).expand(top.shape[0], P)
             idx = torch.cat([prefix, top], dim=1)                                  # T x k
-            merged = merged.gather(1, idx[:, :, None].expand(-1, -1, D))
             details["tokens"] = idx
+            per_sample = idx[assign] if self.merge else idx                        # B x k: the tokens of its cluster
+            rows = (per_sample + torch.arange(B, device=acts.device)[:, None] * N).reshape(-1)
+            picked = acts.reshape(B * N, D).index_select(0, rows).reshape(B, k, D)
+        else:
+            k, picked = N, acts
+        if not self.merge:
+            return picked, targets, details
+        counts = (assign[None, :] == torch.arange(T, device=acts.device)[:, None]).sum(1).clamp_min(1)  # no sync
+        sums = picked.new_zeros(T, k * D, dtype=torch.float32).index_add(0, assign, picked.reshape(B, k * D).float())
+        merged = (sums / counts[:, None].float()).to(acts.dtype).reshape(T, k, D)
         return merged, targets, details
 
     def encode(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> tuple[Message, dict]:

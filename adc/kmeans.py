@@ -51,18 +51,29 @@ def kmeans(x: Tensor, k: int, iters: int = 10, init: str = "random",
         raise ValueError(f"init: unknown k-means init {init!r}; use 'random' or 'kmeans++'")
     arange_k = torch.arange(k, device=x.device)
     for _ in range(iters):
-        assign = torch.cdist(x, centers).argmin(dim=1)
+        assign = _sq_dist_offset(x, centers).argmin(dim=1)
         onehot = (assign[:, None] == arange_k[None, :]).to(x.dtype)    # B, k
         counts = onehot.sum(0)                                           # k
         sums = onehot.t() @ x                                            # k, d
         centers = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centers)
-    dist = torch.cdist(x, centers)
+    dist = (_sq_dist_offset(x, centers) + (x * x).sum(1, keepdim=True)).clamp_min(0)   # squared distances
     assign = dist.argmin(dim=1)
     return _fill_empty_clusters(assign, dist, k)
 
 
+def _sq_dist_offset(x: Tensor, centers: Tensor) -> Tensor:
+    """||c||^2 - 2 x.c (B, k): the squared distance less the per-row constant ||x||^2, so the same argmin.
+
+    One small ``addmm`` instead of ``torch.cdist``: on a CPU, cdist enters several parallel regions
+    per call, which cost milliseconds each when the cores are shared (measured in benchmarks/).
+    """
+    return torch.addmm((centers * centers).sum(1)[None, :], x, centers.t(), alpha=-2.0)
+
+
 def _fill_empty_clusters(assign: Tensor, dist: Tensor, k: int) -> Tensor:
     """Give each empty cluster one point: the farthest from its centroid among clusters with >= 2 members.
+
+    ``dist`` is any monotone function of the point-centroid distance (B, k); squared distances here.
 
     Vectorised and sync-free: the r-th empty cluster (in index order) takes the r-th farthest
     eligible point; points beyond the number of empty clusters keep their assignment.

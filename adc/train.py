@@ -40,7 +40,7 @@ from .accounting import CommMeter, uncompressed_step_bytes
 from .config import TrainConfig
 from .cut import InProcessLink
 from .transport import LinkModel
-from .data import eval_batches, load_dataset, num_batches, train_batches
+from .data import carve_validation, eval_batches, load_dataset, num_batches, train_batches
 from .methods import CutShape, create_method
 from .models import create_model, default_split_index
 from .split import SplitViT
@@ -155,7 +155,10 @@ class SplitRun:
         self.wall_before = 0.0
 
     def load_data(self):
-        return load_dataset(self.cfg.dataset, **self._dataset_kwargs())
+        data = load_dataset(self.cfg.dataset, **self._dataset_kwargs())
+        if self.cfg.validation_fraction > 0:
+            data = carve_validation(data, self.cfg.validation_fraction, self.cfg.seed)
+        return data
 
     def _dataset_kwargs(self) -> dict:
         kw = {}
@@ -495,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--progress", dest="progress", action="store_true", default=None)
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--validation-fraction", type=float, default=0.0,
+                   help="evaluate on this held-out fraction of the training set instead of the test set")
     p.add_argument("--save-model", action="store_true", help="also write the trained weights to OUT/model.pt")
     p.add_argument("--transport", default=d.transport, choices=["inprocess", "distributed"],
                    help="inprocess: one process; distributed: client and server in two processes over "

@@ -167,3 +167,13 @@ def test_save_model_then_load_trained_gives_the_same_accuracy(tmp_path):
     m = train(quick(tmp_path, method="adc", params={"xi": 0.2}, epochs=2, save_model=True), log=lambda *_: None)
     run = load_trained(tmp_path / "run")
     assert run.evaluate() == m["final_test_accuracy"]
+
+
+def test_validation_fraction_evaluates_on_held_out_train_samples(tmp_path):
+    run = SplitRun(quick(tmp_path, validation_fraction=0.2, seed=4))
+    assert len(run.data.test) == round(0.2 * 1437) and len(run.data.train) == 1437 - len(run.data.test)
+    # held-out samples are not in the training part (compare images)
+    tr = {tuple(v.tolist()) for v in run.data.train.x.flatten(1)}
+    assert not any(tuple(v.tolist()) in tr for v in run.data.test.x.flatten(1)[:50])
+    again = SplitRun(quick(tmp_path, validation_fraction=0.2, seed=4))
+    assert torch.equal(again.data.test.y, run.data.test.y)

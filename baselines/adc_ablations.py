@@ -1,0 +1,49 @@
+"""ADC ablations: the paper's method with one of its two compressions switched off or randomised.
+
+Each is :class:`adc.double_compression.ADC` with a class switch flipped; the parameter ``xi``
+means the same as ADC's (the target compression ratio) and the grids are ADC's, so every
+ablation is compared with ADC at the same points.
+
+- ``adc_prune_only``: no merging. Each sample keeps its own CLS and the top (k - 1) tokens of its
+  own CLS attention, k = max(1, int(xi * N)); its own label. xi = k / N.
+- ``adc_merge_only``: merging, all N tokens kept. T = max(2, int(xi * B)) clusters by k-means on
+  the CLS attention; soft labels. xi = T / B.
+- ``adc_random_merge``: the full method (T/B = k/N = sqrt(xi)), but the clusters are a random
+  balanced partition of the batch (a seeded permutation) instead of attention k-means; tokens
+  still chosen by the centroid CLS attention.
+
+Citation: the ADC paper's ablations (Attention-based Double Compression, see README).
+"""
+from adc.double_compression import ADC
+from adc.methods import register
+
+_CITE = "Ablation of Attention-based Double Compression (ADC), the paper this suite reproduces."
+
+
+@register
+class ADCPruneOnly(ADC):
+    """ADC without merging: per-sample top-k tokens by the sample's own CLS attention."""
+
+    name = "adc_prune_only"
+    citation = _CITE
+    merge = False
+    prune = True
+
+
+@register
+class ADCMergeOnly(ADC):
+    """ADC without pruning: attention k-means merging of samples, all tokens kept."""
+
+    name = "adc_merge_only"
+    citation = _CITE
+    merge = True
+    prune = False
+
+
+@register
+class ADCRandomMerge(ADC):
+    """ADC with random clusters instead of attention k-means; attention-based token choice kept."""
+
+    name = "adc_random_merge"
+    citation = _CITE
+    random_clusters = True

@@ -1,0 +1,94 @@
+"""``c3sl``: C3-SL, circular-convolution-based batch-wise compression (Hsieh et al., 2022).
+
+Cheng-Yen Hsieh, Yu-Chuan Chuang, An-Yeu Wu, "C3-SL: Circular Convolution-Based Batch-Wise
+Compression for Communication-Efficient Split Learning", IEEE MLSP 2022, arXiv 2207.12397.
+
+R fixed keys of length N * D are drawn once (Gaussian, L2-normalised; both sides hold them, they
+are never sent). The batch is cut into groups of R consecutive samples; sample j of a group is
+bound to key j by circular convolution (rfft * rfft, irfft) and the group's R bound vectors are
+summed into one (N, D) tensor. Up: ceil(B / R) such tensors, fp32, so xi = ceil(B/R) / B (= 1/R
+when R divides B). The server unbinds sample j by circular correlation with key j (the conjugate
+spectrum) and runs its blocks on the B reconstructed samples with their own labels. The
+gradient crosses in the compressed shape: the gradient with respect to the sent tensors (the
+unbinding is linear and differentiable), so down is also ceil(B/R) x N x D.
+
+A batch not divisible by R (the last batch, or B < R): the last group is smaller. It is padded
+with zero samples to R members (zeros add nothing to the sum) and the unbound rows of the pads
+are dropped, so ceil(B / R) tensors are sent and every real sample keeps its own key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from adc.messages import Message
+from adc.methods import Method, register
+
+from ._common import sub_generator
+
+
+@dataclass
+class C3SLParams:
+    R: int = 4               # samples per group (compression ratio 1/R)
+
+    def validate(self):
+        if self.R < 1:
+            raise ValueError(f"method 'c3sl': R={self.R} must be >= 1; the paper sweeps 2, 4, 8, 16, 32")
+
+
+@register
+class C3SL(Method):
+    """Bind R samples to R fixed random keys by circular convolution and sum them; unbind by correlation."""
+
+    name = "c3sl"
+    citation = ("Hsieh, Chuang and Wu, C3-SL: Circular Convolution-Based Batch-Wise Compression for "
+                "Communication-Efficient Split Learning, IEEE MLSP 2022, arXiv 2207.12397.")
+    Params = C3SLParams
+    grid = {"R": [2, 4, 8, 16, 32]}
+    demo_grid = {"R": [2, 4, 8]}
+    test_params = {"R": 4}
+
+    def __init__(self, shape, generator=None, **params):
+        super().__init__(shape, generator, **params)
+        L = shape.num_tokens * shape.dim
+        keys = torch.randn(self.params.R, L, generator=sub_generator(generator))
+        self.keys = keys / keys.norm(dim=1, keepdim=True)        # R, N*D, unit L2 norm
+        self._spectrum: dict[torch.device, Tensor] = {}
+
+    def key_spectrum(self, device) -> Tensor:
+        """rfft of the keys (R, L//2 + 1), cached per device."""
+        device = torch.device(device)
+        if device not in self._spectrum:
+            self._spectrum[device] = torch.fft.rfft(self.keys.to(device), dim=1)
+        return self._spectrum[device]
+
+    def num_groups(self, batch_size: int) -> int:
+        return -(-batch_size // self.params.R)
+
+    def expected_xi(self) -> float:
+        B = self.shape.batch_size
+        return self.num_groups(B) / B
+
+    def describe(self) -> dict:
+        return {"R": self.params.R, "groups": self.num_groups(self.shape.batch_size)}
+
+    def encode(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> tuple[Message, dict]:
+        B, N, D = acts.shape
+        R, L, G = self.params.R, N * D, self.num_groups(B)
+        x = F.pad(acts.float().reshape(B, L), (0, 0, 0, G * R - B))          # zero samples pad the last group
+        bound = torch.fft.irfft(torch.fft.rfft(x.view(G, R, L), dim=-1) * self.key_spectrum(acts.device), n=L, dim=-1)
+        sent = bound.sum(dim=1).reshape(G, N, D)                              # G, N, D
+        return Message({"acts": sent, "labels": self.pack_labels(labels)}, payload=("acts",)), {"acts": sent}
+
+    def reconstruct(self, msg: Message, leaves: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        sent = leaves["acts"]
+        targets = self.unpack_labels(msg)
+        B = targets.shape[0]
+        G, N, D = sent.shape
+        R, L = self.params.R, N * D
+        spec = torch.fft.rfft(sent.reshape(G, 1, L), dim=-1) * self.key_spectrum(sent.device).conj()
+        unbound = torch.fft.irfft(spec, n=L, dim=-1)                          # G, R, L: circular correlation
+        return unbound.reshape(G * R, N, D)[:B], targets
