@@ -70,9 +70,18 @@ def available_datasets() -> list[str]:
 
 
 def load_dataset(name: str, **kwargs) -> DataBundle:
-    if name not in DATASETS:
-        raise ValueError(f"dataset: unknown dataset {name!r}; available: {available_datasets()}")
-    return DATASETS[name](**kwargs)
+    """``name`` or ``name:DIR`` (a local copy: ``imagefolder:DIR``, ``parquet:DIR``, ``cifar100:DIR``, ...)."""
+    key, sep, path = name.partition(":")
+    if key not in DATASETS:
+        raise ValueError(f"dataset: unknown dataset {name!r}; available: {available_datasets()}, "
+                         f"or NAME:DIR for a local copy (e.g. imagefolder:DIR, parquet:DIR)")
+    if sep:
+        import inspect
+        if not path or "path" not in inspect.signature(DATASETS[key]).parameters:
+            raise ValueError(f"dataset: {name!r}: {key!r} takes no folder" if path else
+                             f"dataset: {name!r}: expected {key}:DIR")
+        kwargs["path"] = path
+    return DATASETS[key](**kwargs)
 
 
 def carve_validation(bundle: DataBundle, fraction: float = 0.2, seed: int = 0) -> DataBundle:
@@ -89,6 +98,8 @@ def carve_validation(bundle: DataBundle, fraction: float = 0.2, seed: int = 0) -
     if isinstance(bundle.train, TensorPair):
         tr = TensorPair(bundle.train.x[tr_idx], bundle.train.y[tr_idx])
         va = TensorPair(bundle.train.x[val_idx], bundle.train.y[val_idx])
+    elif hasattr(bundle.train, "subset"):     # real datasets: the validation part gets the test transforms
+        tr, va = bundle.train.subset(tr_idx.tolist()), bundle.train.subset(val_idx.tolist(), evaluation=True)
     else:
         from torch.utils.data import Subset
         tr, va = Subset(bundle.train, tr_idx.tolist()), Subset(bundle.train, val_idx.tolist())
@@ -127,3 +138,6 @@ def eval_batches(data, batch_size: int, device: torch.device | str = "cpu") -> I
         from .loading import dataloader_for
         for x, y in dataloader_for(data, batch_size, torch.arange(len(data))):
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+from . import datasets as _real_datasets  # noqa: E402,F401  registers the hub datasets and the local forms

@@ -157,8 +157,9 @@ class ADC(Method):
         if not self.merge:
             return picked, targets, details
         counts = (assign[None, :] == torch.arange(T, device=acts.device)[:, None]).sum(1).clamp_min(1)  # no sync
-        sums = picked.new_zeros(T, k * D, dtype=torch.float32).index_add(0, assign, picked.reshape(B, k * D).float())
-        merged = (sums / counts[:, None].float()).to(acts.dtype).reshape(T, k, D)
+        # in place (neither backward needs the overwritten values): two fewer (T, k*D) buffers
+        sums = picked.new_zeros(T, k * D, dtype=torch.float32).index_add_(0, assign, picked.reshape(B, k * D).float())
+        merged = sums.div_(counts[:, None].float()).to(acts.dtype).reshape(T, k, D)
         return merged, targets, details
 
     def encode(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> tuple[Message, dict]:

@@ -163,7 +163,8 @@ class SplitRun:
     def _dataset_kwargs(self) -> dict:
         kw = {}
         if self.cfg.dataset != "digits":
-            kw.update(model=self.cfg.model, image_size=self.cfg.image_size, seed=self.cfg.seed)
+            kw.update(model=self.cfg.model, image_size=self.cfg.image_size, seed=self.cfg.seed,
+                      num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda")
         return kw
 
     def uncompressed_epoch_bytes(self) -> int:
@@ -220,8 +221,8 @@ class SplitRun:
             if t.is_floating_point():
                 finite = finite & torch.isfinite(t).all()
         # remember the first bad step without a host synchronisation
-        self.first_bad_step = torch.where((self.first_bad_step < 0) & ~finite,
-                                          torch.tensor(self.meter.steps, device=self.device), self.first_bad_step)
+        # (a Python scalar, not torch.tensor(..., device): a host-to-device copy would synchronise on CUDA)
+        self.first_bad_step = torch.where((self.first_bad_step < 0) & ~finite, self.meter.steps, self.first_bad_step)
         self.loss_sum += loss.float() * batch_size
         self.loss_count += batch_size
 
@@ -420,6 +421,12 @@ class SplitRun:
         atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
         return metrics
 
+    def extra_metrics(self) -> dict:
+        """Additive fields of metrics.json: the link model's time, when a link is set."""
+        if self.link_model is None:
+            return {}
+        return {"link": self.cfg.link, "link_model": self.link_model.describe(), "link_seconds": self.link_seconds}
+
 
 def load_trained(out_dir: str | Path, device: str = "cpu") -> SplitRun:
     """The run saved in ``out_dir/model.pt`` (``save_model: true``), rebuilt with its weights, for analysis."""
@@ -432,13 +439,6 @@ def load_trained(out_dir: str | Path, device: str = "cpu") -> SplitRun:
     run.load_weights(s)
     run.model.eval()
     return run
-
-
-    def extra_metrics(self) -> dict:
-        """Additive fields of metrics.json: the link model's time, when a link is set."""
-        if self.link_model is None:
-            return {}
-        return {"link": self.cfg.link, "link_model": self.link_model.describe(), "link_seconds": self.link_seconds}
 
 
 def train(cfg: TrainConfig, log=print) -> dict:
@@ -472,7 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
                f"example:  python -m adc.train --dataset digits --model vit_micro --method adc --param xi=0.1 "
                f"--seed 0 --out /tmp/run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
+    p.add_argument("--dataset", default=d.dataset,
+                   help="dataset name, or NAME:DIR for a local copy: imagefolder:DIR, parquet:DIR, cifar100:DIR "
+                        "(default: %(default)s)")
     p.add_argument("--model", default=d.model, help="timm model name (default: %(default)s)")
     p.add_argument("--method", default=d.method, help="compression method (default: %(default)s)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -540,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(argv)
         metrics = train(cfg)
+        if metrics is None:            # the server rank of `torchrun ... --transport distributed`
+            return 0
     except Interrupted as e:
         print(f"adc.train: {e}", file=sys.stderr)
         return 143

@@ -33,6 +33,7 @@ class TransformConfig:
     randaugment: tuple[int, int] | None = (2, 9)     # (num_ops, magnitude); None = off
     color_jitter: float | None = 0.4                 # brightness = contrast = saturation; None = off
     hflip: float = 0.5                               # probability; 0 = off
+    backend: str = "pil"                             # augment PIL images ("pil") or uint8 tensors ("tensor")
 
     def replace(self, **overrides) -> "TransformConfig":
         names = {f.name for f in dataclasses.fields(self)}
@@ -65,11 +66,37 @@ def _interp(name: str) -> InterpolationMode:
                          f"{[m.value for m in InterpolationMode]}") from None
 
 
+class ToNormalizedFloat(torch.nn.Module):
+    """uint8 (C, H, W) -> float32 ``(x / 255 - mean) / std``: ToDtype(scale) and Normalize fused in two in-place passes."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+        m, s = torch.tensor(self.mean), torch.tensor(self.std)
+        self._scale = (1.0 / (255.0 * s)).view(-1, 1, 1)
+        self._shift = (m / s).view(-1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.as_subclass(torch.Tensor).float().mul_(self._scale).sub_(self._shift)
+
+    def into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The same, written into ``out`` (a slice of a batch): no per-image float tensor, no collate copy."""
+        torch.mul(x.as_subclass(torch.Tensor), self._scale, out=out)
+        return out.sub_(self._shift)
+
+
 def build_transform(cfg: TransformConfig, train: bool) -> v2.Compose:
-    """The train or test pipeline: PIL RGB image in, normalized float tensor (3, S, S) out."""
+    """The train or test pipeline: PIL RGB image in, normalized float tensor (3, S, S) out.
+
+    ``backend="tensor"`` converts to a uint8 tensor first and augments that (faster for small
+    images such as CIFAR's 32 px, which are augmented before the resize); ``"pil"`` augments the
+    PIL image (faster for large photographs). The operations and their order are the same.
+    """
+    if cfg.backend not in ("pil", "tensor"):
+        raise ValueError(f"transforms: backend {cfg.backend!r}; use 'pil' or 'tensor'")
     size = (cfg.image_size, cfg.image_size)
     resize = v2.Resize(size, interpolation=_interp(cfg.interpolation), antialias=True)
-    ops: list = []
+    ops: list = [v2.PILToTensor()] if cfg.backend == "tensor" else []
     if train:
         if cfg.randaugment is not None:
             num_ops, magnitude = cfg.randaugment
@@ -82,5 +109,7 @@ def build_transform(cfg: TransformConfig, train: bool) -> v2.Compose:
             ops.append(v2.RandomHorizontalFlip(p=cfg.hflip))
     else:
         ops.append(resize)
-    ops += [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(cfg.mean), list(cfg.std))]
+    if cfg.backend == "pil":
+        ops.append(v2.PILToTensor())
+    ops.append(ToNormalizedFloat(cfg.mean, cfg.std))
     return v2.Compose(ops)

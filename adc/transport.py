@@ -182,7 +182,8 @@ _PREAMBLE = 2  # int64: header length, body length
 PREAMBLE_NBYTES = _PREAMBLE * 8
 _DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
-    torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)}
+    torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128,
+    *(getattr(torch, n) for n in ("uint16", "uint32", "uint64") if hasattr(torch, n)))}
 
 
 def tensor_bytes(t: Tensor) -> Tensor:

@@ -4,8 +4,9 @@ Jiawei Shao, Jun Zhang, "BottleNet++: An End-to-End Approach for Feature Compres
 Device-Edge Co-Inference Systems", IEEE ICC Workshops 2020, arXiv 1910.14315.
 
 BottleNet++ puts a learned encoder on the device and a decoder on the edge server, trained
-jointly with the network. Its CNN encoder is conv -> BatchNorm -> sigmoid (channel reduction)
-and its decoder transposed conv -> BatchNorm -> ReLU. For a ViT cut the analogue is per token:
+jointly with the network. In the authors' code (compression_module.py) the encoder is
+conv -> BatchNorm -> sigmoid (channel reduction) and the decoder conv -> BatchNorm -> ReLU.
+For a ViT cut the analogue is per token (a 1x1 conv over tokens is a Linear):
 
     client  encoder  Linear(D, d') -> BatchNorm over (batch x tokens) -> Sigmoid,  d' = max(1, int(c * D))
     server  decoder  Linear(d', D) -> BatchNorm -> ReLU (``relu=true``, as the paper's code) or not
@@ -18,7 +19,9 @@ residual stream is signed; the paper's code keeps it, and it may handicap the me
 variants are reported as separate lines of the figure: ``bottlenet`` (the paper's, ReLU kept)
 and ``bottlenet_norelu`` (the same with ``relu=false`` by default); both take the paper's
 c grid, so their settings (``c=0.1``) match the reference data's. The paper's channel-noise
-models (AWGN / erasure during training) are not used: the cut here is an error-free link.
+models (AWGN / erasure during training, and the noise level fed as an extra input channel) are
+not used: the cut here is an error-free link. (The ADC paper's own re-implementation used a
+two-layer MLP, Linear-ReLU-Linear, without BatchNorm or sigmoid; this one follows BottleNet++.)
 """
 from __future__ import annotations
 
@@ -102,7 +105,7 @@ class BottleNet(Method):
         return {"code_dim": self.code_dim(), "decoder_relu": self.params.relu}
 
     def encode(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> tuple[Message, dict]:
-        code = self.encoder(acts.float())                                      # B, N, d'
+        code = self.encoder(acts.float()).float()     # B, N, d'; fp32 on the wire, as every method (not autocast's bf16)
         return Message({"acts": code, "labels": self.pack_labels(labels)}, payload=("acts",)), {"acts": code}
 
     def reconstruct(self, msg: Message, leaves: dict[str, Tensor]) -> tuple[Tensor, Tensor]:

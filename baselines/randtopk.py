@@ -1,6 +1,6 @@
 """``randtopk``: randomized top-k sparsification (Zheng et al., IJCAI 2023).
 
-Fangcheng Zheng, Chaoning Zhang, et al., "Reducing Communication for Split Learning by
+Fei Zheng, Chaochao Chen, Lingjuan Lyu, Binhui Yao, "Reducing Communication for Split Learning by
 Randomized Top-k Sparsification", IJCAI 2023, arXiv 2305.18469.
 
 As ``topk`` (per sample, k = r * N * D entries, values + indices up, masked gradient values
@@ -62,6 +62,6 @@ class RandTopK(TopK):
         logw = self.sampling_log_weights(flat, k)
         u = uniform(flat.shape, self.generator, flat.device).clamp_(min=torch.finfo(torch.float32).tiny)
         gumbel = -torch.log(-torch.log(u))
-        # -inf + finite stays -inf; ties with -inf are only possible when fewer than k weights are > 0,
-        # which cannot happen (the top-k set alone has k entries of weight > 0 unless alpha = 1)
+        # weight 0 (alpha = 0 outside, or alpha = 1 inside the top-k set) gives -inf: never drawn
+        # while k entries of positive weight remain
         return (logw + gumbel).topk(k, dim=1, sorted=False).indices

@@ -1,0 +1,349 @@
+"""What the Snakemake workflow needs from the library: config checks, the run grid, GPU slots.
+
+The workflow (``Snakefile``, ``workflow/rules/``) stays declarative; everything it computes is
+here, as plain functions that tests call directly:
+
+- :func:`check_config` types the values ``--config`` passes as strings, checks a config against ``workflow/schemas/config.schema.yaml`` and
+  against the registries (methods, datasets, models, method parameters) and raises one
+  :class:`ConfigError` that lists every problem as ``field: bad value ...; allowed: ...``;
+- :func:`expand_runs` turns a checked config into the runs: datasets x models x methods x
+  settings x seeds, where the methods and their settings come from the registry
+  (:func:`adc.methods.registry`), never from a list in the workflow;
+- :func:`run_config` is the per-run training config the ``train`` rule hands to ``adc.train``;
+- ``python -m adc.pipeline gpu-slot -- CMD`` runs CMD on a GPU no other training job holds
+  (local runs; under Slurm the allocation already chose one).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+RUNS_DIR = "results/runs"
+#: TrainConfig keys the workflow sets itself (not from the config's ``train:``)
+PER_RUN_KEYS = ("dataset", "model", "method", "params", "seed", "out", "threads", "progress")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message lists every problem, one a line."""
+
+
+# ----- checks ----------------------------------------------------------------------------------
+def _loc(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "config"
+
+
+def _suggest(word: str, allowed) -> str:
+    close = difflib.get_close_matches(str(word), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe(schema: dict, path) -> str | None:
+    """The description of the deepest schema node on ``path`` that has one."""
+    node, desc = schema, schema.get("description")
+    for p in path:
+        if isinstance(p, int):
+            node = node.get("items", node)
+        elif p in node.get("properties", {}):
+            node = node["properties"][p]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            break
+        desc = node.get("description", desc)
+    return " ".join(desc.split()) if desc else None
+
+
+def _typed(value: str, types: list[str]):
+    """A string from ``--config`` parsed as the YAML scalar the schema expects, else unchanged."""
+    try:
+        v = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    ok = (("integer" in types and isinstance(v, int) and not isinstance(v, bool))
+          or ("number" in types and isinstance(v, (int, float)) and not isinstance(v, bool))
+          or ("boolean" in types and isinstance(v, bool)) or ("null" in types and v is None))
+    return v if ok else value
+
+
+def coerce_cli_values(config: dict, schema: dict | None = None) -> dict:
+    """Undo what ``--config`` does to values, in place, guided by the schema.
+
+    Snakemake parses ``--config seeds=[0]`` with YAML's BaseLoader, so list items and nested
+    values arrive as strings (``['0']``); they are parsed as the YAML scalars the schema asks for
+    (and a scalar where a list is expected becomes a one-item list: ``seeds=1`` -> ``[1]``).
+    """
+    schema = schema if schema is not None else yaml.safe_load(SCHEMA.read_text())
+
+    def walk(value, node):
+        if not isinstance(node, dict):
+            return value
+        types = node.get("type", [])
+        types = [types] if isinstance(types, str) else list(types)
+        if types == ["array"] and not isinstance(value, (list, dict)) and value is not None:
+            value = [value]
+        if isinstance(value, dict):
+            for k in list(value):
+                sub = node.get("properties", {}).get(k, node.get("additionalProperties"))
+                value[k] = walk(value[k], sub)
+        elif isinstance(value, list):
+            return [walk(v, node.get("items")) for v in value]
+        elif isinstance(value, str) and set(types) & {"integer", "number", "boolean", "null"}:
+            return _typed(value, types)
+        return value
+
+    return walk(config, schema)
+
+
+def _schema_messages(config: dict, schema: dict) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    msgs = []
+    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(err.absolute_path)
+        where, value = _loc(path), err.instance
+        desc = _describe(schema, path)
+        if err.validator == "additionalProperties" and err.schema.get("additionalProperties") is False:
+            allowed = sorted(err.schema.get("properties", {}))
+            for key in sorted(set(value) - set(allowed)):
+                msgs.append(f"{_loc(path + [key])}: unknown key {key!r}{_suggest(key, allowed)}; "
+                            f"allowed keys{' in ' + where if path else ''}: {', '.join(allowed)}")
+        elif err.validator == "enum":
+            msgs.append(f"{where}: {value!r} is not allowed{_suggest(value, err.validator_value)}; "
+                        f"allowed: {', '.join(map(str, err.validator_value))}")
+        elif err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            msgs.append(f"{where}: {value!r} is out of range ({err.message}); expected {desc}")
+        else:
+            msgs.append(f"{where}: {value!r} is invalid ({err.message}); expected {desc}")
+    return msgs
+
+
+def _registry_messages(config: dict, check_train: bool = True) -> list[str]:
+    from .config import TrainConfig
+    from .data import available_datasets
+    from .methods import registry
+    from .models import available_models
+
+    msgs = []
+    reg = registry()
+    methods = config.get("methods", "all")
+    if isinstance(methods, list):
+        for m in methods:
+            if m not in reg:
+                msgs.append(f"methods: unknown method {m!r}{_suggest(m, reg)}; registered methods: {', '.join(sorted(reg))}")
+    datasets = available_datasets()
+    seen = {}
+    for d in config.get("datasets", []):
+        name = dataset_name(d)
+        if name not in datasets:
+            msgs.append(f"datasets: unknown dataset {name!r}{_suggest(name, datasets)}; available: "
+                        f"{', '.join(datasets)} (or NAME:DIR for a local copy)")
+        elif name in seen:
+            msgs.append(f"datasets: {seen[name]!r} and {d!r} would share the run folder {name!r}; keep one")
+        seen.setdefault(name, d)
+    models = available_models()
+    for m in config.get("models", []):
+        if m not in models and m.split(".")[0] not in models:
+            msgs.append(f"models: unknown model {m!r}{_suggest(m, models)}; allowed: vit_micro or a timm ViT/DeiT "
+                        f"name such as deit_tiny_patch16_224, deit_small_patch16_224 ({len(models)} in all: "
+                        f"python -c 'import adc.models as m; print(m.available_models())')")
+    train = dict(config.get("train") or {})
+    allowed = sorted(f.name for f in dataclasses.fields(TrainConfig) if f.name not in PER_RUN_KEYS)
+    for k in sorted(train):
+        if k not in allowed:
+            hint = " (set by the workflow for each run)" if k in PER_RUN_KEYS else _suggest(k, allowed)
+            msgs.append(f"train.{k}: unknown key {k!r}{hint}; allowed keys in train: {', '.join(allowed)}")
+            train.pop(k)
+    if train.get("pretrained") and "vit_micro" in config.get("models", []):
+        msgs.append("train.pretrained: true, but model 'vit_micro' has no pretrained weights; "
+                    "allowed with vit_micro: false")
+    try:
+        if check_train:
+            TrainConfig.from_dict(train)
+    except (TypeError, ValueError) as e:
+        hint = (" (set train.budget_epochs: null to stop by epochs; a --configfile extends config/default.yaml)"
+                if "both set" in str(e) else "")
+        msgs.append(f"train: {e}{hint}")
+    flagged = set()
+    selected = sorted(reg) if methods == "all" or not isinstance(methods, list) else [m for m in methods if m in reg]
+    for m, grid in (config.get("settings") or {}).items():
+        if m not in reg:
+            msgs.append(f"settings.{m}: unknown method {m!r}{_suggest(m, reg)}; registered methods: {', '.join(sorted(reg))}")
+            continue
+        if m not in selected:
+            msgs.append(f"settings.{m}: method {m!r} is not in methods ({', '.join(selected)}); add it or drop the override")
+        cls = reg[m]
+        fields = sorted(f.name for f in dataclasses.fields(cls.Params)) if cls.Params else []
+        for p in grid if isinstance(grid, dict) else []:
+            if p not in fields:
+                flagged.add(m)
+                msgs.append(f"settings.{m}.{p}: unknown parameter {p!r}{_suggest(p, fields)}; parameters of {m!r}: "
+                            f"{', '.join(fields) or '(none)'}")
+    for m in (m for m in selected if m not in flagged):   # every setting the runs use must parse (types, ranges)
+        try:
+            settings = method_settings(config, m).values()
+        except Exception:   # a bad grid or override, reported above
+            continue
+        for params in settings:
+            try:
+                reg[m].parse_params(dict(params))
+            except (TypeError, ValueError) as e:
+                src = f"settings.{m}" if m in (config.get("settings") or {}) else f"{m} ({config.get('grid', 'demo')} grid)"
+                msgs.append(f"{src}: {e}")
+    return msgs
+
+
+def check_config(config: dict, schema_path: str | Path = SCHEMA) -> None:
+    """Raise :class:`ConfigError` listing every problem of ``config`` (the schema, then the registries)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    coerce_cli_values(config, schema)
+    msgs = _schema_messages(config, schema)
+    try:
+        msgs += _registry_messages(config, check_train=not any(m.startswith("train") for m in msgs))
+    except Exception:       # a malformed config (already reported by the schema) can trip the registry checks
+        if not msgs:
+            raise
+    if msgs:
+        raise ConfigError("invalid config (nothing was run):\n  " + "\n  ".join(msgs))
+
+
+# ----- the grid ----------------------------------------------------------------------------------
+def dataset_name(spec: str) -> str:
+    """``cifar100:/data/c100`` -> ``cifar100`` (the run folder); ``digits`` -> ``digits``."""
+    return str(spec).split(":", 1)[0]
+
+
+@dataclass
+class Run:
+    dataset: str
+    model: str
+    method: str
+    setting: str
+    seed: int
+    params: dict = field(default_factory=dict)
+
+    @property
+    def dir(self) -> str:
+        return f"{RUNS_DIR}/{self.dataset}/{self.model}/{self.method}/{self.setting}/seed{self.seed}"
+
+
+def selected_methods(config: dict) -> list[str]:
+    """The config's methods: every registered one for ``all`` (base first), else the list as given."""
+    from .methods import registry
+    methods = config.get("methods", "all")
+    if methods == "all":
+        return sorted(registry(), key=lambda m: (m != "base", m))
+    return list(methods)
+
+
+def method_settings(config: dict, method: str) -> dict[str, dict]:
+    """{setting label: params} of one method: the config's override, else its demo/paper grid."""
+    from .methods import get_method, setting_label
+    override = (config.get("settings") or {}).get(method)
+    if override:
+        keys = list(override)
+        settings = [dict(zip(keys, vals)) for vals in itertools.product(*(override[k] for k in keys))]
+    else:
+        settings = get_method(method).settings(config.get("grid", "demo"))
+    return {setting_label(p): p for p in settings}
+
+
+def expand_runs(config: dict) -> list[Run]:
+    """Every run of a checked config, in a stable order."""
+    runs = []
+    for d in config["datasets"]:
+        for mo in config["models"]:
+            for m in selected_methods(config):
+                for label, params in method_settings(config, m).items():
+                    for s in config["seeds"]:
+                        runs.append(Run(dataset_name(d), mo, m, label, int(s), dict(params)))
+    return runs
+
+
+def run_config(config: dict, dataset: str, model: str, method: str, setting: str, seed: int) -> dict:
+    """The TrainConfig of one run (``out`` and ``threads`` are given by the rule)."""
+    from .methods import get_method, parse_setting_label
+    params = method_settings(config, method).get(setting)
+    if params is None:      # a target outside the grid, e.g. .../adc/xi=0.07/seed0/metrics.json
+        params = parse_setting_label(setting)
+        get_method(method).parse_params(dict(params))
+    train = {k: v for k, v in (config.get("train") or {}).items() if k not in PER_RUN_KEYS}
+    dataset = next((d for d in config["datasets"] if dataset_name(d) == dataset), dataset)   # NAME:DIR
+    return {"dataset": dataset, "model": model, "method": method, "params": dict(params), "seed": int(seed), **train}
+
+
+def run_config_json(config: dict, wildcards) -> str:
+    return json.dumps(run_config(config, wildcards.dataset, wildcards.model, wildcards.method, wildcards.setting,
+                                 int(wildcards.seed)), sort_keys=True)
+
+
+# ----- one training job per GPU (local runs) -----------------------------------------------------
+def _gpu_ids() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip()]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, _ in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+
+
+def gpu_slot(cmd: list[str], poll_s: float = 5.0) -> None:
+    """Exec ``cmd`` with CUDA_VISIBLE_DEVICES set to a GPU that no other job of this user holds.
+
+    Each GPU has a lock file; the lock is taken before the exec and held by the training process
+    until it exits. Snakemake's ``--resources gpu=N`` bounds how many jobs start; this picks which
+    GPU each one gets (Snakemake itself does not hand out GPU ids). Under Slurm (SLURM_JOB_ID set)
+    or without GPUs, ``cmd`` runs as it is.
+    """
+    import fcntl
+    ids = [] if os.environ.get("SLURM_JOB_ID") else _gpu_ids()
+    if not ids:
+        os.execvp(cmd[0], cmd)
+    lockdir = Path(tempfile.gettempdir()) / f"adc-bench-gpu-locks-{os.getuid()}"
+    lockdir.mkdir(parents=True, exist_ok=True)
+    waited = False
+    while True:
+        for gid in ids:
+            fd = os.open(lockdir / f"gpu{gid}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.set_inheritable(fd, True)          # the lock lives as long as the training process
+            print(f"adc.pipeline: training on GPU {gid}", file=sys.stderr, flush=True)
+            os.execvpe(cmd[0], cmd, {**os.environ, "CUDA_VISIBLE_DEVICES": gid})
+        if not waited:
+            print(f"adc.pipeline: all GPUs {ids} busy; waiting (use --resources gpu=N to queue in Snakemake)",
+                  file=sys.stderr, flush=True)
+            waited = True
+        time.sleep(poll_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gpu-slot"] and "--" in argv and argv[-1] != "--":
+        gpu_slot(argv[argv.index("--") + 1:])          # does not return
+    print("usage: python -m adc.pipeline gpu-slot -- CMD [ARGS...]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ADC-Bench performance benchmarks (see README.md)."""

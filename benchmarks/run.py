@@ -1,0 +1,439 @@
+"""ADC-Bench performance benchmarks: ratios measured side by side, printed and written as JSON.
+
+    python benchmarks/run.py --quick          # < 3 min on a 2-core CPU -> results/benchmarks/summary.json
+    python benchmarks/run.py                  # more repetitions, every method at every paper setting
+
+Items (see benchmarks/README.md for what each one times and why):
+
+1. ADC's compression step (k-means + merge + token selection, forward and backward) against a
+   straightforward reference (benchmarks/reference_adc.py), B = 128, N = 197, D in {192, 384},
+   xi in {0.01, 0.1, 0.5}.
+2. The compression step of every registered method as % of one full DeiT-Tiny split training
+   step (B = 128, 224 px, ``SplitRun.train_step`` of ``base``), on CPU and on CUDA if present.
+3. Training throughput of the split ``base`` run against plain timm training of the same model,
+   same batch, same optimizer (and bf16 autocast on CUDA, as ``SplitRun``).
+4. The data loader alone (benchmarks/loader_throughput.py) against the training step, images/s.
+
+Every comparison is timed in one process, candidates interleaved repetition by repetition (the
+order alternating), summarised by medians; CUDA timings are synchronised. No timing is ever an
+assertion in the test suite: these numbers live here.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from benchmarks.reference_adc import reference_compress, reference_kmeans  # noqa: E402
+from benchmarks.timing import interleaved, machine_info, median, paired_ratio, sync  # noqa: E402
+
+B, N, C = 128, 197, 100
+MODEL = "deit_tiny_patch16_224"
+SYNTHETIC = "bench_synthetic"
+
+
+# ----- inputs --------------------------------------------------------------------------------
+def cut_inputs(D: int, device, seed: int = 0, batch: int = B, tokens: int = N):
+    """Activations (a leaf that requires grad), a CLS attention with cluster structure, labels.
+
+    The attention is a softmax of one of 16 random logit profiles plus noise per sample, so that
+    k-means has clusters to find (a real DeiT's CLS attention is far from uniform).
+    """
+    g = torch.Generator().manual_seed(seed)
+    acts = torch.randn(batch, tokens, D, generator=g).to(device).requires_grad_()
+    protos = 2.0 * torch.randn(16, tokens, generator=g)
+    z = torch.randint(0, 16, (batch,), generator=g)
+    attn = (protos[z] + 0.5 * torch.randn(batch, tokens, generator=g)).softmax(-1).to(device)
+    labels = torch.randint(0, C, (batch,), generator=g).to(device)
+    return acts, attn, labels
+
+
+def register_synthetic_dataset(n: int, img_size: int = 224) -> None:
+    """A fixed in-memory dataset of ``n`` random 224 px images, 100 classes, for ``SplitRun``."""
+    from adc import data as adc_data
+
+    def load(**kwargs):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(n, 3, img_size, img_size, generator=g)
+        y = torch.randint(0, C, (n,), generator=g)
+        pair = adc_data.TensorPair(x, y)
+        return adc_data.DataBundle(SYNTHETIC, pair, pair, num_classes=C, in_chans=3, img_size=img_size,
+                                   class_names=[str(i) for i in range(C)])
+    adc_data.DATASETS[SYNTHETIC] = load
+
+
+# ----- item 1 ----------------------------------------------------------------------------------
+def bench_adc_vs_reference(device, dims, xis, reps, warmup, log) -> list[dict]:
+    from adc.methods import CutShape, create_method
+
+    rows = []
+    for D in dims:
+        acts, attn, labels = cut_inputs(D, device)
+        for xi in xis:
+            m = create_method("adc", CutShape(B, N, D, C), generator=torch.Generator(device).manual_seed(0), xi=xi)
+            T, k = m.num_clusters(B), m.num_keep(N)
+            grad = torch.randn(T, k, D, generator=torch.Generator().manual_seed(1)).to(device)
+            ref_gen = torch.Generator().manual_seed(0)
+            iters = []
+
+            # the reference computes what ADC computes, given the same assignment
+            out, soft, det = m.compress(acts, attn, labels)
+            r_out, r_soft, r_tok = reference_compress(acts, attn, labels, T, k, C, assign=det["assign"])
+            torch.testing.assert_close(out, r_out, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(soft, r_soft)
+            assert torch.equal(det["tokens"], r_tok)
+
+            def vectorized():
+                o, _, _ = m.compress(acts, attn, labels)
+                o.backward(grad)
+                acts.grad = None
+
+            def reference():
+                assign, it = reference_kmeans(attn, T, generator=ref_gen)
+                iters.append(it)
+                o, _, _ = reference_compress(acts, attn, labels, T, k, C, assign=assign)
+                o.backward(grad)
+                acts.grad = None
+
+            t = interleaved({"vectorized": vectorized, "reference": reference}, reps, warmup, device)
+            row = {"device": str(device), "B": B, "N": N, "D": D, "xi": xi, "T": T, "k": k,
+                   "vectorized_ms": 1e3 * median(t["vectorized"]), "reference_ms": 1e3 * median(t["reference"]),
+                   "speedup": paired_ratio(t["reference"], t["vectorized"]),
+                   "reference_kmeans_iters": median([float(i) for i in iters]), "reps": len(t["vectorized"])}
+            rows.append(row)
+            log(f"  D={D:4d} xi={xi:<5g} T={T:3d} k={k:3d}  vectorized {row['vectorized_ms']:8.2f} ms  "
+                f"reference {row['reference_ms']:8.2f} ms  ({row['reference_kmeans_iters']:.0f} k-means iters)  "
+                f"speedup x{row['speedup']:.1f}")
+    return rows
+
+
+# ----- item 2 ----------------------------------------------------------------------------------
+def representative_setting(cls) -> dict:
+    """The paper-grid setting whose declared xi is closest to 0.1 (base: none)."""
+    from adc.methods import CutShape
+
+    shape = CutShape(B, N, 192, C)
+    best, best_d = {}, float("inf")
+    for s in cls.settings("paper"):
+        try:
+            xi = cls(shape, generator=torch.Generator().manual_seed(0), **s).expected_xi()
+        except Exception:  # noqa: BLE001 - a method that cannot be built here is simply not chosen
+            continue
+        d = abs(xi - 0.1)
+        if d < best_d:
+            best, best_d = s, d
+    return best
+
+
+def compression_step(method, acts, attn, labels, device, autocast):
+    """One compression round trip of ``method`` without the model: encode, cross, decode, the
+    gradient of the server's input (a fixed tensor), encode_grad, cross, decode_grad."""
+    from adc.cut import InProcessLink
+
+    link = InProcessLink()
+    grads: dict = {}
+
+    def step():
+        with autocast():
+            up, cstate = method.encode(acts, attn, labels)
+        tokens, targets, sstate = method.decode(link.up(up))
+        if tokens.requires_grad:
+            key = tuple(tokens.shape)
+            if key not in grads:
+                grads[key] = torch.randn(key, generator=torch.Generator().manual_seed(2)).to(device, tokens.dtype)
+            tokens.backward(grads[key])
+        down = method.encode_grad(sstate)
+        method.decode_grad(cstate, link.down(down))
+        acts.grad = None
+    return step
+
+
+def bench_method_overheads(device, reps, warmup, every_setting, log) -> list[dict]:
+    from adc.methods import CutShape, registry, setting_label
+
+    acts, attn, labels = cut_inputs(192, device, seed=3)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
+        else contextlib.nullcontext
+    fns, meta = {}, {}
+    for name, cls in sorted(registry().items()):
+        settings = cls.settings("paper") if every_setting else [representative_setting(cls)]
+        for s in settings:
+            m = cls(CutShape(B, N, 192, C), generator=torch.Generator(device).manual_seed(0), **s)
+            for mod in (m.client_module(), m.server_module()):
+                if mod is not None:
+                    mod.to(device).train()
+            key = f"{name}[{setting_label(s)}]"
+            fns[key] = compression_step(m, acts, attn, labels, device, autocast)
+            meta[key] = {"method": name, "setting": setting_label(s), "xi_expected": m.expected_xi()}
+    t = interleaved(fns, reps, warmup, device)
+    rows = []
+    for key, ts in t.items():
+        rows.append({"device": str(device), **meta[key], "compression_ms": 1e3 * median(ts), "reps": len(ts)})
+    return rows
+
+
+# ----- item 3 ----------------------------------------------------------------------------------
+class PlainTimm:
+    """Plain timm training of the same model: forward, cross-entropy, backward, one Adam."""
+
+    def __init__(self, run):
+        from adc.models import create_model
+
+        cfg = run.cfg
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(cfg.model, run.data.num_classes, in_chans=run.data.in_chans,
+                                  img_size=run.data.img_size).to(run.device).train()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.autocast = run.autocast
+
+    def step(self, x, y):
+        self.opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss = F.cross_entropy(self.model(x).float(), y)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+
+def maybe_compile(run, plain, log) -> None:
+    """``--compile``: torch.compile every block of both models except the client's last one (its
+    qkv carries the CLS-attention hook), so the two sides compile the same blocks."""
+    last_client = run.model.split_index - 1
+    for i, blk in enumerate(run.model.client.blocks):
+        if i != last_client:
+            run.model.client.blocks[i] = torch.compile(blk)
+    for i, blk in enumerate(run.model.server.blocks):
+        run.model.server.blocks[i] = torch.compile(blk)
+    for i, blk in enumerate(plain.model.blocks):
+        if i != last_client:
+            plain.model.blocks[i] = torch.compile(blk)
+    log("  torch.compile: on (all blocks but the client's last, in both models)")
+
+
+def bench_split_vs_plain(device, reps, warmup_batch, deadline, compile_, log) -> dict:
+    from adc.config import TrainConfig
+    from adc.train import SplitRun
+
+    register_synthetic_dataset(B)
+    out = tempfile.mkdtemp(prefix="adc-bench-")
+    cfg = TrainConfig(dataset=SYNTHETIC, model=MODEL, method="base", batch_size=B, epochs=1,
+                      device=str(device), out=out, progress=False, threads=torch.get_num_threads())
+    run = SplitRun(cfg)
+    run.model.train()
+    plain = PlainTimm(run)
+    if compile_:
+        maybe_compile(run, plain, log)
+    x, y = run.data.train.x[:B].to(device), run.data.train.y[:B].to(device)
+    # warm-up: optimizer state, allocator, kernels (a small batch on CPU, where a full step is slow)
+    wb = warmup_batch if device.type == "cpu" else B
+    for _ in range(1 if device.type == "cpu" else 3):
+        run.train_step(x[:wb], y[:wb])
+        plain.step(x[:wb], y[:wb])
+    sync(device)
+    t = interleaved({"split": lambda: run.train_step(x, y), "plain": lambda: plain.step(x, y)},
+                    reps, warmup=0, device=device, deadline=deadline, min_reps=1)
+    run.check_finite()
+    res = {"device": str(device), "model": MODEL, "batch_size": B, "img_size": 224,
+           "split_step_s": median(t["split"]), "plain_step_s": median(t["plain"]),
+           "split_steps_s": t["split"], "plain_steps_s": t["plain"],
+           "split_vs_plain_throughput": paired_ratio(t["plain"], t["split"]), "reps": len(t["split"]),
+           "compile": bool(compile_), "amp_bf16": device.type == "cuda" and cfg.amp}
+    res["split_samples_per_s"] = B / res["split_step_s"]
+    res["plain_samples_per_s"] = B / res["plain_step_s"]
+    log(f"  split base {res['split_step_s']:.3f} s/step ({res['split_samples_per_s']:.1f} samples/s)  "
+        f"plain timm {res['plain_step_s']:.3f} s/step ({res['plain_samples_per_s']:.1f} samples/s)  "
+        f"throughput ratio {res['split_vs_plain_throughput']:.3f}  ({res['reps']} interleaved pairs)")
+    return res
+
+
+# ----- item 4 ----------------------------------------------------------------------------------
+def bench_loader(quick: bool, out_dir: Path, log) -> dict | None:
+    script = ROOT / "benchmarks" / "loader_throughput.py"
+    if not script.exists():
+        log("  benchmarks/loader_throughput.py not present: item 4 skipped")
+        return None
+    if quick:
+        out = out_dir / "loader_quick.json"
+        args = ["--workers", "0", "1", "--images", "256", "--batches", "2", "--reps", "2"]
+    else:
+        out = out_dir / "loader.json"
+        args = []
+    cmd = [sys.executable, str(script), *args, "--out", str(out)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90 if quick else 1800)
+    except subprocess.TimeoutExpired:
+        log("  loader benchmark timed out: item 4 skipped")
+        return None
+    if proc.returncode != 0 or not out.exists():
+        log(f"  loader benchmark failed (rc {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    data = json.loads(out.read_text())
+    rows = data.get("results", [])
+    best = max(rows, key=lambda r: r.get("images_per_s", 0)) if rows else None
+    rel = lambda q: os.path.relpath(q, ROOT) if str(q).startswith(str(ROOT)) else str(q)  # noqa: E731
+    return {"file": rel(out), "command": " ".join(["python", *(rel(c) for c in cmd[1:])]),
+            "by_workers": {str(r["num_workers"]): r["images_per_s"] for r in rows},
+            "best_images_per_s": best["images_per_s"] if best else None,
+            "best_num_workers": best["num_workers"] if best else None}
+
+
+# ----- report ----------------------------------------------------------------------------------
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    w = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = lambda r: "  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(r))  # noqa: E731
+    return "\n".join([line(cells[0]), "  ".join("-" * x for x in w)] + [line(r) for r in cells[1:]])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repetitions; under 3 minutes on a 2-core CPU")
+    p.add_argument("--items", default="1,2,3,4", help="which items to run, e.g. 1,3")
+    p.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu, plus cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--item1-threads", type=int, default=None,
+                   help="CPU threads for item 1 (default: 1 with --quick, else both 1 and --threads); see README")
+    p.add_argument("--compile", action="store_true", help="torch.compile the blocks in item 3 (both models)")
+    p.add_argument("--budget-s", type=float, default=170.0, help="--quick: wall-clock budget for everything")
+    p.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
+    a = p.parse_args(argv)
+    t_start = time.perf_counter()
+    deadline = t_start + a.budget_s
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    items = {int(i) for i in a.items.split(",") if i.strip()}
+    if a.devices == "auto":
+        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    else:
+        devices = [torch.device(d) for d in a.devices.split(",")]
+    out_dir = Path(a.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    q = a.quick
+
+    summary: dict = {"command": "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                     "quick": q, "machine": machine_info(devices[-1]), "devices": [str(d) for d in devices]}
+    log(f"ADC-Bench benchmarks ({'quick' if q else 'full'}); torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load {summary['machine'].get('loadavg_1min', float('nan')):.2f}, "
+        f"devices {summary['devices']}")
+
+    adc_rows, overhead_rows, split_res, loader = [], [], {}, None
+    if 1 in items:
+        threads = torch.get_num_threads()
+        item1_threads = [a.item1_threads] if a.item1_threads else ([1] if q else sorted({1, threads}))
+        for dev in devices:
+            for nt in (item1_threads if dev.type == "cpu" else [threads]):
+                torch.set_num_threads(nt)
+                log(f"[1] ADC compression step (fwd + bwd) vs a straightforward reference, B={B}, N={N}, on {dev}"
+                    + (f", {nt} thread(s)" if dev.type == "cpu" else ""))
+                rows = bench_adc_vs_reference(dev, (192, 384), (0.01, 0.1, 0.5), reps=3 if q else 15,
+                                              warmup=1 if q else 2, log=log)
+                adc_rows += [dict(r, threads=nt) for r in rows]
+        torch.set_num_threads(threads)
+    if 2 in items:
+        for dev in devices:
+            log(f"[2] compression step of every registered method (B={B}, N={N}, D=192), on {dev}")
+            overhead_rows += bench_method_overheads(dev, reps=5 if q else 15, warmup=1, every_setting=not q, log=log)
+    if 4 in items:
+        log("[4] data loader alone (benchmarks/loader_throughput.py)")
+        loader = bench_loader(q, out_dir, log)
+    if 3 in items or 2 in items:
+        for dev in devices:
+            log(f"[3] split `base` vs plain timm training, {MODEL}, B={B}, 224 px, on {dev}")
+            split_res[str(dev)] = bench_split_vs_plain(dev, reps=3 if q else 8, warmup_batch=8,
+                                                       deadline=deadline - 5 if q else None,
+                                                       compile_=a.compile, log=log)
+
+    # ----- summary ----------------------------------------------------------------------------
+    if adc_rows:
+        cpu192 = [r for r in adc_rows if r["device"] == "cpu" and r["D"] == 192]
+        pick = cpu192 or [r for r in adc_rows if r["D"] == 192]
+        summary["adc_step_speedup_vs_reference"] = min(r["speedup"] for r in pick)
+        summary["adc_step_speedup_vs_reference_note"] = (
+            "the smallest speedup over xi in {0.01, 0.1, 0.5} (and over thread counts) at B=128, N=197, D=192 on "
+            + pick[0]["device"])
+        summary["adc_step_speedup_vs_reference_by_xi"] = {
+            f"D={r['D']},xi={r['xi']}" + (f",threads={r['threads']}" if r["device"] == "cpu" else f",{r['device']}"):
+            r["speedup"] for r in adc_rows}
+        summary["adc_vs_reference"] = adc_rows
+        log("\n[1] ADC compression step (k-means + merge + token selection, forward + backward)")
+        log(table([[r["device"], r["threads"], r["D"], r["xi"], f"{r['T']}x{r['k']}", f"{r['vectorized_ms']:.2f}",
+                    f"{r['reference_ms']:.2f}", f"{r['reference_kmeans_iters']:.0f}", f"{r['speedup']:.1f}x"]
+                   for r in adc_rows],
+                  ["device", "threads", "D", "xi", "T x k", "ADC ms", "reference ms", "ref iters", "speedup"]))
+    if split_res:
+        first = split_res.get("cpu") or next(iter(split_res.values()))
+        summary["split_vs_plain_throughput"] = first["split_vs_plain_throughput"]
+        summary["split_vs_plain"] = split_res
+        log("\n[3] training throughput, split `base` vs plain timm (same model, batch, optimizer)")
+        log(table([[d, f"{r['split_step_s']:.3f}", f"{r['plain_step_s']:.3f}", f"{r['split_samples_per_s']:.1f}",
+                    f"{r['plain_samples_per_s']:.1f}", f"{r['split_vs_plain_throughput']:.3f}", r["reps"]]
+                   for d, r in split_res.items()],
+                  ["device", "split s/step", "plain s/step", "split samples/s", "plain samples/s",
+                   "split/plain", "pairs"]))
+    if overhead_rows and split_res:
+        by_dev: dict = {}
+        for r in overhead_rows:
+            step = split_res[r["device"]]["split_step_s"]
+            r["pct_of_split_step"] = 100.0 * r["compression_ms"] / 1e3 / step
+            by_dev.setdefault(r["device"], {})
+        for dev in by_dev:
+            rows = [r for r in overhead_rows if r["device"] == dev]
+            # one number per method: its representative setting (quick) or its worst setting (full)
+            per_method: dict = {}
+            for r in rows:
+                per_method[r["method"]] = max(per_method.get(r["method"], 0.0), r["pct_of_split_step"])
+            by_dev[dev] = per_method
+        key = "cpu" if "cpu" in by_dev else next(iter(by_dev))
+        summary["overhead_pct"] = by_dev[key]
+        summary["overhead_pct_device"] = key
+        summary["overhead_pct_by_device"] = by_dev
+        summary["overhead_pct_note"] = (f"compression step (encode, decode, encode_grad, decode_grad, forward + "
+                                        f"backward) as % of one {MODEL} split training step (base, B={B}, 224 px); "
+                                        + ("the method's paper setting nearest xi=0.1" if q else
+                                           "the worst setting of the method's paper grid"))
+        summary["method_overheads"] = overhead_rows
+        log("\n[2] compression step as % of one split training step (base, B=128, 224 px)")
+        log(table([[r["device"], r["method"], r["setting"], f"{r['xi_expected']:.3f}", f"{r['compression_ms']:.2f}",
+                    f"{r['pct_of_split_step']:.3f}"] for r in overhead_rows],
+                  ["device", "method", "setting", "xi", "ms", "% of step"]))
+    if loader:
+        summary["loader"] = loader
+        train_ips = {d: r["split_samples_per_s"] for d, r in split_res.items()}
+        loader["train_step_images_per_s"] = train_ips
+        log("\n[4] data loader alone vs the training step (images/s)")
+        rows = [[f"loader, {w} workers", f"{ips:.1f}"] for w, ips in loader["by_workers"].items()]
+        rows += [[f"training step ({d})", f"{ips:.1f}"] for d, ips in train_ips.items()]
+        log(table(rows, ["what", "images/s"]))
+        for d, ips in train_ips.items():
+            best = loader["best_images_per_s"] or 0
+            limit = "the data loader" if best < ips else "the training step"
+            log(f"  on {d}: {limit} limits ({best:.0f} vs {ips:.0f} images/s; loader with "
+                f"{loader['best_num_workers']} workers on {os.cpu_count()} CPUs)")
+            loader.setdefault("limited_by", {})[d] = limit
+    summary["wall_s"] = time.perf_counter() - t_start
+    summary["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
+    path = out_dir / "summary.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    log(f"\nwall {summary['wall_s']:.0f} s -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Timing helpers: side-by-side, interleaved repetitions, medians; CUDA-synchronised.
+
+Everything that is compared is timed in the same process, one repetition of each candidate after
+another (the order alternates every repetition, A B / B A, so a slow drift of the machine hits
+both), and summarised by medians. Ratios are medians of the per-repetition ratios, which cancels
+most of the noise of a shared machine (the noise that matters: a neighbour's job slows both
+members of a pair alike).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def sync(device: torch.device | str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_once(fn: Callable[[], object], device: torch.device | str = "cpu") -> float:
+    """Seconds of one call, the device queue drained before and after (CUDA)."""
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1,
+                device: torch.device | str = "cpu", deadline: float | None = None,
+                min_reps: int = 1) -> dict[str, list[float]]:
+    """Time every candidate ``reps`` times, interleaved (order reversed every other repetition).
+
+    ``deadline`` (a ``time.perf_counter()`` value): stop early, once ``min_reps`` repetitions are
+    done, when the next one would not finish before it (used by ``--quick``).
+    """
+    names = list(fns)
+    for _ in range(warmup):
+        for n in names:
+            time_once(fns[n], device)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(reps):
+        t_rep = time.perf_counter()
+        for n in (names if r % 2 == 0 else names[::-1]):
+            times[n].append(time_once(fns[n], device))
+        took = time.perf_counter() - t_rep
+        if deadline is not None and r + 1 >= min_reps and time.perf_counter() + took > deadline:
+            break
+    return times
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def paired_ratio(num: list[float], den: list[float]) -> float:
+    """Median over repetitions of num[i] / den[i] (the two were timed back to back)."""
+    return median([a / b for a, b in zip(num, den) if b > 0])
+
+
+def machine_info(device: torch.device | str = "cpu") -> dict:
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+    try:
+        info["loadavg_1min"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None)
+    except OSError:
+        pass
+    if torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

@@ -1,0 +1,25 @@
+# One training run per dataset, model, method, setting and seed. adc.train keeps
+# checkpoint.pt in the run folder while it runs (not a declared output: an interrupted job
+# resumes from it when rerun) and writes metrics.json only when the run is complete.
+
+
+rule train:
+    output:
+        metrics="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/metrics.json",
+        history="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/history.csv",
+        config="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/run_config.json",
+    log:
+        "results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/train.log",
+    params:
+        run_config=lambda wc: pipeline.run_config_json(config, wc),
+        gpu_slot="python -m adc.pipeline gpu-slot -- " if config["resources"]["gpu"] else "",
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=config["resources"]["mem_mb"],
+        # minutes; a retry (--retries) gets more and resumes from the checkpoint
+        runtime=lambda wc, attempt: config["resources"]["runtime"] * attempt,
+    shell:
+        "printf '%s\\n' {params.run_config:q} > {output.config} && "
+        "{params.gpu_slot}python -m adc.train --config {output.config} --threads {threads} "
+        "--out $(dirname {output.metrics}) > {log} 2>&1"
