@@ -22,6 +22,7 @@ same images as an uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -69,11 +70,16 @@ def _make_loader(dataset, batch_size: int, opts: LoaderOptions) -> DataLoader:
 
 def _loader(dataset, batch_size: int) -> DataLoader:
     opts = _options(dataset)
-    if opts.num_workers == 0 or not opts.persistent_workers:
+    if opts.num_workers == 0 or not opts.persistent_workers or not hasattr(dataset, "loader_options"):
         return _make_loader(dataset, batch_size, opts)
     cache = dataset.__dict__.setdefault("_adc_loaders", {})
     if batch_size not in cache:
-        cache[batch_size] = _make_loader(dataset, batch_size, opts)
+        # The cached loader gets a shallow copy without the cache, so there is no reference cycle: when the
+        # dataset goes, its loaders and their workers go with it at once (a cycle would leave them to the
+        # garbage collector, whose shutdown of live workers waits out a 5 s timeout per worker).
+        view = copy.copy(dataset)
+        view.__dict__.pop("_adc_loaders", None)
+        cache[batch_size] = _make_loader(view, batch_size, opts)
     return cache[batch_size]
 
 

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -104,6 +105,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="adc-loader-bench-"))
+    try:
+        return run(a, p, tmp, argv)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(a, p, tmp: Path, argv) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["HF_DATASETS_CACHE"] = str(tmp / "hf-cache")
     import torch

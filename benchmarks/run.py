@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmarks.reference_adc import reference_compress, reference_kmeans  # noqa: E402
-from benchmarks.timing import interleaved, machine_info, median, paired_ratio, sync  # noqa: E402
+from benchmarks.timing import interleaved, machine_info, median, paired_ratio, time_once  # noqa: E402
 
 B, N, C = 128, 197, 100
 MODEL = "deit_tiny_patch16_224"
@@ -223,7 +223,14 @@ def maybe_compile(run, plain, log) -> None:
     log("  torch.compile: on (all blocks but the client's last, in both models)")
 
 
-def bench_split_vs_plain(device, reps, warmup_batch, deadline, compile_, log) -> dict:
+def bench_split_vs_plain(device, reps, deadline, compile_, log) -> dict:
+    """Interleaved pairs of (split ``base`` step, plain timm step) on the same batch.
+
+    With a ``deadline`` (``--quick``), the batch is B = 128 when two pairs fit in the time left
+    (estimated from a warm-up step at B = 16, an over-estimate: small batches are less efficient),
+    else the largest of 64, 32, 16 that fits; the B = 128 step time is then extrapolated linearly
+    (the step's FLOPs are linear in B) and marked so in the results.
+    """
     from adc.config import TrainConfig
     from adc.train import SplitRun
 
@@ -238,24 +245,36 @@ def bench_split_vs_plain(device, reps, warmup_batch, deadline, compile_, log) ->
         maybe_compile(run, plain, log)
     x, y = run.data.train.x[:B].to(device), run.data.train.y[:B].to(device)
     # warm-up: optimizer state, allocator, kernels (a small batch on CPU, where a full step is slow)
-    wb = warmup_batch if device.type == "cpu" else B
+    wb = 16 if device.type == "cpu" else B
+    est = 0.0
     for _ in range(1 if device.type == "cpu" else 3):
-        run.train_step(x[:wb], y[:wb])
-        plain.step(x[:wb], y[:wb])
-    sync(device)
-    t = interleaved({"split": lambda: run.train_step(x, y), "plain": lambda: plain.step(x, y)},
+        est = time_once(lambda: run.train_step(x[:wb], y[:wb]), device)
+        est += time_once(lambda: plain.step(x[:wb], y[:wb]), device)
+    pair_128 = est * B / wb
+    batch = B
+    if deadline is not None and device.type == "cpu":
+        left = deadline - time.perf_counter()
+        for b in (B, 64, 32, 16):
+            batch = b
+            if 2 * pair_128 * b / B <= left:
+                break
+    xb, yb = x[:batch], y[:batch]
+    t = interleaved({"split": lambda: run.train_step(xb, yb), "plain": lambda: plain.step(xb, yb)},
                     reps, warmup=0, device=device, deadline=deadline, min_reps=1)
     run.check_finite()
-    res = {"device": str(device), "model": MODEL, "batch_size": B, "img_size": 224,
-           "split_step_s": median(t["split"]), "plain_step_s": median(t["plain"]),
+    scale = B / batch
+    res = {"device": str(device), "model": MODEL, "batch_size": batch, "img_size": 224,
+           "split_step_s": median(t["split"]) * scale, "plain_step_s": median(t["plain"]) * scale,
            "split_steps_s": t["split"], "plain_steps_s": t["plain"],
            "split_vs_plain_throughput": paired_ratio(t["plain"], t["split"]), "reps": len(t["split"]),
-           "compile": bool(compile_), "amp_bf16": device.type == "cuda" and cfg.amp}
+           "compile": bool(compile_), "amp_bf16": device.type == "cuda" and cfg.amp,
+           "step_s_extrapolated_from_batch": batch if batch != B else None}
     res["split_samples_per_s"] = B / res["split_step_s"]
     res["plain_samples_per_s"] = B / res["plain_step_s"]
+    note = f" (measured at B={batch}, B=128 time extrapolated x{scale:g})" if batch != B else ""
     log(f"  split base {res['split_step_s']:.3f} s/step ({res['split_samples_per_s']:.1f} samples/s)  "
         f"plain timm {res['plain_step_s']:.3f} s/step ({res['plain_samples_per_s']:.1f} samples/s)  "
-        f"throughput ratio {res['split_vs_plain_throughput']:.3f}  ({res['reps']} interleaved pairs)")
+        f"throughput ratio {res['split_vs_plain_throughput']:.3f}  ({res['reps']} interleaved pairs){note}")
     return res
 
 
@@ -303,7 +322,10 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer repetitions; under 3 minutes on a 2-core CPU")
     p.add_argument("--items", default="1,2,3,4", help="which items to run, e.g. 1,3")
     p.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu, plus cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", default="auto",
+                   help="torch CPU threads; auto (default): torch's default, or 1 when the machine is already "
+                        "loaded (1-min load average > half the CPUs), where a multi-threaded op mostly measures "
+                        "how long it waits for a descheduled thread")
     p.add_argument("--item1-threads", type=int, default=None,
                    help="CPU threads for item 1 (default: 1 with --quick, else both 1 and --threads); see README")
     p.add_argument("--compile", action="store_true", help="torch.compile the blocks in item 3 (both models)")
@@ -313,8 +335,14 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     deadline = t_start + a.budget_s
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if a.threads == "auto":
+        if load0 > 0.5 * (os.cpu_count() or 1) and torch.get_num_threads() > 1:
+            print(f"note: the machine is loaded (1-min load {load0:.1f} on {os.cpu_count()} CPUs) before we start: "
+                  f"timing single-threaded; --threads N overrides", flush=True)
+            torch.set_num_threads(1)
+    else:
+        torch.set_num_threads(int(a.threads))
     items = {int(i) for i in a.items.split(",") if i.strip()}
     if a.devices == "auto":
         devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -341,20 +369,20 @@ def main(argv=None) -> int:
                 log(f"[1] ADC compression step (fwd + bwd) vs a straightforward reference, B={B}, N={N}, on {dev}"
                     + (f", {nt} thread(s)" if dev.type == "cpu" else ""))
                 rows = bench_adc_vs_reference(dev, (192, 384), (0.01, 0.1, 0.5), reps=3 if q else 15,
-                                              warmup=1 if q else 2, log=log)
+                                              warmup=0 if q else 2, log=log)
                 adc_rows += [dict(r, threads=nt) for r in rows]
         torch.set_num_threads(threads)
     if 2 in items:
         for dev in devices:
             log(f"[2] compression step of every registered method (B={B}, N={N}, D=192), on {dev}")
-            overhead_rows += bench_method_overheads(dev, reps=5 if q else 15, warmup=1, every_setting=not q, log=log)
+            overhead_rows += bench_method_overheads(dev, reps=3 if q else 11, warmup=1, every_setting=not q, log=log)
     if 4 in items:
         log("[4] data loader alone (benchmarks/loader_throughput.py)")
         loader = bench_loader(q, out_dir, log)
     if 3 in items or 2 in items:
         for dev in devices:
             log(f"[3] split `base` vs plain timm training, {MODEL}, B={B}, 224 px, on {dev}")
-            split_res[str(dev)] = bench_split_vs_plain(dev, reps=3 if q else 8, warmup_batch=8,
+            split_res[str(dev)] = bench_split_vs_plain(dev, reps=3 if q else 8,
                                                        deadline=deadline - 5 if q else None,
                                                        compile_=a.compile, log=log)
 

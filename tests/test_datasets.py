@@ -38,11 +38,16 @@ COLORS = [(230, 20, 20), (20, 230, 20), (20, 20, 230)]   # class k: a solid colo
 
 @pytest.fixture(autouse=True)
 def private_caches(tmp_path, monkeypatch):
-    """Every test gets empty Hugging Face caches of its own, offline."""
+    """Every test: empty Hugging Face caches of its own, offline; one CPU thread (the tensors are small, and
+    a second thread only spins on a busy machine: 20x slower here)."""
     monkeypatch.setattr(hfds.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hfds.config, "HF_HUB_OFFLINE", True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def png_bytes(rgb, size=16, noise=0, rng=None) -> bytes:
@@ -168,7 +173,7 @@ def test_local_copy_of_cifar100_uses_its_spec_columns_and_classes(tmp_path):
     assert m["steps"] == 2 and m["shape"]["num_tokens"] == 5 and m["shape"]["num_classes"] == 100
 
 
-def test_loader_keeps_the_index_order_and_augments_the_same_with_any_worker_count(tmp_path):
+def test_loader_keeps_the_index_order_and_augments_the_same_with_any_worker_count_and_on_resume(tmp_path):
     root = tmp_path / "pq"
     write_hub_parquet(root / "train-00000-of-00001.parquet", 12, seed=5, metadata=False, label="label")
     out = {}
@@ -181,8 +186,12 @@ def test_loader_keeps_the_index_order_and_augments_the_same_with_any_worker_coun
         ys = torch.cat([y for _, y in batches])
         assert ys.tolist() == [data.train[i][1] for i in order.tolist()]
         out[workers] = torch.cat([x for x, _ in batches])
+        state = torch.get_rng_state()                    # what a checkpoint at this epoch boundary saves
         again = torch.cat([x for x, _ in dataloader_for(data.train, 3, order)])   # a new epoch, new draws
         assert not torch.equal(again, out[workers])
+        resumed = load_dataset(f"parquet:{root}", model="vit_micro", image_size=16, num_workers=workers)
+        torch.set_rng_state(state)                       # a fresh process (fresh workers) resumed from it
+        assert torch.equal(torch.cat([x for x, _ in dataloader_for(resumed.train, 3, order)]), again)
     assert torch.equal(out[0], out[2])
 
 
@@ -210,7 +219,7 @@ def test_cli_with_no_network_fails_within_seconds_and_writes_nothing(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 2, p.stderr[-2000:]
     seconds = float(p.stdout.split("SECONDS")[1])
-    assert seconds < 10, seconds
+    assert seconds < 15, seconds                 # the probe answers within ADC_HUB_TIMEOUT; retries took 23 s
     assert "dataset 'cifar100'" in p.stderr and "no network" in p.stderr and "cifar100:DIR" in p.stderr
     assert str(tmp_path / "hf") in p.stderr
     assert not out.exists()
@@ -251,7 +260,7 @@ def test_deit_tiny_from_a_local_weights_file_gives_the_same_logits(tmp_path, fmt
     assert other.head.weight.shape == (7, 192)
     assert torch.equal(other.blocks[0].attn.qkv.weight, src.blocks[0].attn.qkv.weight)
     with pytest.raises(ValueError, match="does not fit"):
-        create_model("deit_small_patch16_224", num_classes=10, img_size=32, weights=str(path))
+        create_model("vit_micro", num_classes=10, in_chans=3, img_size=32, weights=str(path))
     with pytest.raises(FileNotFoundError, match="is not a file"):
         create_model("deit_tiny_patch16_224", num_classes=10, weights=str(tmp_path / "missing.pth"))
 
