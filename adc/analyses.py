@@ -189,6 +189,17 @@ def load(which: str = "default", root: str | Path = ROOT) -> dict[str, Analysis]
     return out
 
 
+def targets(analyses: dict[str, Analysis], name: str) -> list[str]:
+    """The files the Snakemake target ``name`` makes (none when the loaded files do not define it)."""
+    if name not in analyses:
+        return []
+    if name == "cluster_pictures":
+        return [f"paper_figs/cluster_pictures/{r.run.dataset}/{r.run.model}/{r.run.method}/{r.run.setting}/"
+                f"seed{r.run.seed}.{ext}" for r in analyses[name].runs() for ext in ("pdf", "png")]
+    table = "grid_best" if name == "grid_search" else name
+    return [f"paper_figs/{name}.pdf", f"paper_figs/{name}.png", f"results/tables/{table}.md"]
+
+
 def run_config(analyses: dict[str, Analysis], analysis: str, variant: str, dataset: str, model: str,
                method: str, setting: str, seed: int) -> dict:
     a = analyses[analysis]

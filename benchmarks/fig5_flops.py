@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     rows = [r for r in load(Path(a.flops)) if r["model"] == a.model]
     if not rows:
         p.error(f"no rows for model {a.model!r} in {a.flops}; run `python -m adc.flops` first")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.4))
     for method, style in STYLE.items():
         pts = sorted((float(r["xi_expected"]), float(r["client_overhead_pct"]), float(r["server_pct_of_base"]))
                      for r in rows if r["method"] == method)
@@ -57,22 +57,26 @@ def main(argv=None) -> int:
         ax1.plot(xs, client, **style)
         ax2.plot(xs, server, **style)
     ax1.axhline(5.0, color="k", ls=":", lw=1)
-    ax1.text(0.012, 5.6, "paper: ADC about 5 %", fontsize=8)
+    ax1.text(0.0045, 6.0, "paper: ADC about 5 %", fontsize=8)
     ax1.set_yscale("symlog", linthresh=0.01)
+    ax1.set_ylim(-0.002, 20)
     ax1.set_ylabel("client overhead (% of client FLOPs)")
     for xi, bound in ((0.05, 10.0), (0.5, 60.0)):
         ax2.plot([xi], [bound], marker="_", ms=18, mew=2, color="k")
-        ax2.annotate(f"paper: < {bound:g} %", (xi, bound), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax2.annotate(f"paper (ADC): < {bound:g} %", (xi, bound), textcoords="offset points", xytext=(-40, 8),
+                     fontsize=8)
     xs = sorted({float(r["xi_expected"]) for r in rows if r["method"] == "adc"})
     ax2.plot(xs, [100 * x for x in xs], color="0.6", lw=1, ls="--", label="100 x xi")
+    ax2.set_yscale("log")
     ax2.set_ylabel("server FLOPs (% of base)")
     for ax in (ax1, ax2):
         ax.set_xscale("log")
         ax.set_xlabel("compression ratio xi")
         ax.grid(alpha=0.3, which="both")
-    ax2.legend(fontsize=7, ncol=2, loc="lower right")
+    handles, labels = ax2.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=7, frameon=False)
     fig.suptitle(f"FLOPs per split training step, {a.model}, B = 128, 224 px (torch FlopCounterMode)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for ext in (".pdf", ".png"):

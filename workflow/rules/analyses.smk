@@ -2,7 +2,8 @@
 # over the split index, the batch size and the vector k-means clusters on. One target each, and
 # `analyses` for all:
 #   snakemake --cores 2 analyses                               (config/*_default.yaml: digits, CPU)
-#   snakemake --config analyses=paper ... grid_search          (config/grid.yaml etc.: the paper's)
+#   snakemake grid_search --config analyses=paper ...          (config/grid.yaml etc.: the paper's;
+#                                                                --config last: it takes every word after it)
 # Each analysis is a pipeline config (+ `vary`: one train key over values); its runs are the
 # pipeline's runs, in the pipeline's layout under results/analyses/{analysis}/{variant}/, trained by
 # the pipeline's own train rule. The logic is adc/analyses.py (tested directly).
@@ -15,22 +16,6 @@ except analyses_lib.AnalysisError as e:
 
 _ADIR = analyses_lib.ANALYSES_DIR
 _RUN = "{variant,[^/]+}/{dataset}/{model}/{method}/{setting}/seed{seed}"
-_TRAINED = [k for k in analyses_lib.KINDS if k != "cluster_pictures"]
-
-
-def _res(wc, key):
-    return ANALYSES[wc.analysis].resources()[key]
-
-
-def analysis_targets(name):
-    """The files an analysis target makes (none when the loaded files do not define it)."""
-    if name not in ANALYSES:
-        return []
-    if name == "cluster_pictures":
-        return [f"paper_figs/cluster_pictures/{r.run.dataset}/{r.run.model}/{r.run.method}/{r.run.setting}/"
-                f"seed{r.run.seed}.{ext}" for r in ANALYSES[name].runs() for ext in ("pdf", "png")]
-    tables = {"grid_search": "grid_best"}
-    return [f"paper_figs/{name}.pdf", f"paper_figs/{name}.png", f"results/tables/{tables.get(name, name)}.md"]
 
 
 localrules:
@@ -54,12 +39,12 @@ use rule train as analysis_train with:
         f"{_ADIR}/{{analysis}}/{_RUN}/train.log",
     params:
         run_config=lambda wc: analyses_lib.run_config_json(ANALYSES, wc),
-        gpu_slot=lambda wc: "python -m adc.pipeline gpu-slot -- " if _res(wc, "gpu") else "",
-    threads: lambda wc: _res(wc, "threads")
+        gpu_slot=lambda wc: "python -m adc.pipeline gpu-slot -- " if ANALYSES[wc.analysis].resources()["gpu"] else "",
+    threads: lambda wc: ANALYSES[wc.analysis].resources()["threads"]
     resources:
-        gpu=lambda wc: _res(wc, "gpu"),
-        mem_mb=lambda wc: _res(wc, "mem_mb"),
-        runtime=lambda wc: _res(wc, "runtime"),
+        gpu=lambda wc: ANALYSES[wc.analysis].resources()["gpu"],
+        mem_mb=lambda wc: ANALYSES[wc.analysis].resources()["mem_mb"],
+        runtime=lambda wc, attempt: ANALYSES[wc.analysis].resources()["runtime"] * attempt,
 
 
 rule analysis_summary:
@@ -121,29 +106,29 @@ rule cluster_picture:
 
 rule grid_search:
     input:
-        analysis_targets("grid_search"),
+        analyses_lib.targets(ANALYSES, "grid_search"),
 
 
 rule cluster_pictures:
     input:
-        analysis_targets("cluster_pictures"),
+        analyses_lib.targets(ANALYSES, "cluster_pictures"),
 
 
 rule ablation_split:
     input:
-        analysis_targets("ablation_split"),
+        analyses_lib.targets(ANALYSES, "ablation_split"),
 
 
 rule ablation_batch:
     input:
-        analysis_targets("ablation_batch"),
+        analyses_lib.targets(ANALYSES, "ablation_batch"),
 
 
 rule ablation_cluster_on:
     input:
-        analysis_targets("ablation_cluster_on"),
+        analyses_lib.targets(ANALYSES, "ablation_cluster_on"),
 
 
 rule analyses:
     input:
-        [f for k in analyses_lib.KINDS for f in analysis_targets(k)],
+        [f for k in analyses_lib.KINDS for f in analyses_lib.targets(ANALYSES, k)],
