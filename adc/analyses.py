@@ -236,6 +236,20 @@ def _mean_over_seeds(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out
 
 
+def _seeds(df: pd.DataFrame) -> str:
+    n = df["seed"].nunique() if "seed" in df and len(df) else 0
+    return f"mean over {n} seeds" if n > 1 else "1 seed"
+
+
+def _save(fig, stem) -> list[Path]:
+    """adc.figures.save inside the shared style (tight bounding box: legends above the axes are kept)."""
+    import matplotlib.pyplot as plt
+
+    from .figures import STYLE, save
+    with plt.rc_context(STYLE):
+        return save(fig, stem)
+
+
 def _panels(df: pd.DataFrame) -> list[tuple[str, str]]:
     seen = []
     for key in zip(df["dataset"], df["model"]):
@@ -386,10 +400,13 @@ def draw_grid(summary: pd.DataFrame, iso_xi: list[float] | None = None):
                 ok = (y >= my.min() - 1e-9) & (y <= my.max() + 1e-9)
                 if ok.sum() < 2:
                     continue
-                ax.plot(_pos(fine[ok], kx), _pos(y[ok], my), color="white", lw=1.0, ls=":", alpha=0.9)
-                end = np.flatnonzero(ok)[-1]
-                ax.text(_pos(fine[end], kx) + 0.05, _pos(y[end], my), f"ξ={xi:g}", color="white", fontsize=6.5,
-                        ha="left", va="bottom")
+                px, py = _pos(fine[ok], kx), _pos(y[ok], my)
+                ax.plot(px, py, color="white", lw=1.0, ls=":", alpha=0.9)
+                # the label where the curve is farthest from every cell centre (where the values are written)
+                far = np.hypot(px - np.round(px), py - np.round(py)) - 0.02 * np.abs(np.arange(len(px)) - len(px) / 2) / len(px)
+                i = int(np.argmax(far))
+                ax.text(px[i], py[i], f"ξ={xi:g}", color="white", fontsize=6, ha="center", va="center",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "#333333", "ec": "none", "alpha": 0.75})
             d = np.array(sorted(set(kx) & set(my)))
             if len(d) > 1:
                 ax.plot(_pos(d, kx), _pos(d, my), color="#ff7f0e", lw=1.0, ls="--")
@@ -401,7 +418,9 @@ def draw_grid(summary: pd.DataFrame, iso_xi: list[float] | None = None):
             ax.set_yticks(range(len(my)), [f"{v:g}" for v in my])
             ax.set_xlabel("k/n (tokens kept)")
             ax.set_ylabel("T/B (clusters per batch)")
-            ax.set_title(f"{dataset} / {model}")
+            runs = summary[(summary["dataset"] == dataset) & (summary["model"] == model)]
+            ep = sorted(runs["epochs"].round(1).unique()) if "epochs" in runs else []
+            ax.set_title(f"{dataset} / {model}: {_seeds(runs)}" + (f", {ep[0]:g} epochs per cell" if len(ep) == 1 else ""))
             fig.colorbar(im, ax=ax, label="final validation accuracy", shrink=0.9)
         handles = [Line2D([], [], color="#777777", ls=":", label="iso-ξ: (T/B)(k/n) = ξ"),
                    Line2D([], [], color="#ff7f0e", ls="--", label="balanced: T/B = k/n"),
@@ -412,8 +431,7 @@ def draw_grid(summary: pd.DataFrame, iso_xi: list[float] | None = None):
 
 
 def grid_figure(summary: pd.DataFrame, stem: str | Path, iso_xi: list[float] | None = None) -> list[Path]:
-    from .figures import save
-    return save(draw_grid(summary, iso_xi), stem)
+    return _save(draw_grid(summary, iso_xi), stem)
 
 
 # ----- cluster pictures (Fig. 6) ------------------------------------------------------------------
@@ -500,12 +518,12 @@ def draw_cluster_picture(batch: dict, max_clusters: int = 12, max_images: int = 
                               rotation=0, ha="right", va="center", fontsize=7)
             for ax, i in zip(row[1:], g["members"][:max_images]):
                 img = _display(batch["images"][i])
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
-                for r in range(gh):            # dropped patches shaded, kept ones clear
+                ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None, interpolation="nearest")
+                for r in range(gh):            # pruned patches shaded, kept ones clear
                     for cc in range(gw):
                         if not g["mask"][r, cc]:
-                            ax.add_patch(Rectangle((cc * pw - 0.5, r * ph - 0.5), pw, ph, color="#1f3b73",
-                                                   alpha=0.72, lw=0))
+                            ax.add_patch(Rectangle((cc * pw - 0.5, r * ph - 0.5), pw, ph, color="#1f5fbf",
+                                                   alpha=0.55, lw=0))
                 ax.set_title(batch["class_names"][int(batch["labels"][i])], fontsize=7, pad=1.5)
             if len(g["members"]) > max_images:
                 row[-1].text(1.05, 0.5, f"+{len(g['members']) - max_images}", transform=row[-1].transAxes,
@@ -516,7 +534,7 @@ def draw_cluster_picture(batch: dict, max_clusters: int = 12, max_images: int = 
         T, k = len(groups), batch["tokens"].shape[1]
         head = (title or f"{cfg['dataset']} / {cfg['model']} / {cfg['method']} {cfg['params']} seed {cfg['seed']}")
         fig.suptitle(f"{head}\none batch of {len(batch['labels'])}: {T} clusters, {k} of {batch['num_tokens']} "
-                     f"tokens kept (CLS always); shaded = pruned patches"
+                     f"tokens kept (CLS always); blue = pruned patches, clear = the patches the cluster sends"
                      + (f"; {more} smaller clusters not shown" if more > 0 else ""), fontsize=8)
         fig.tight_layout()
     return fig
@@ -524,9 +542,8 @@ def draw_cluster_picture(batch: dict, max_clusters: int = 12, max_images: int = 
 
 def cluster_picture(run_dir: str | Path, stem: str | Path, max_clusters: int = 12, max_images: int = 10,
                     batch_size: int | None = None) -> list[Path]:
-    from .figures import save
     batch = cluster_batch(run_dir, batch_size)
-    return save(draw_cluster_picture(batch, max_clusters, max_images), stem)
+    return _save(draw_cluster_picture(batch, max_clusters, max_images), stem)
 
 
 # ----- ablations -----------------------------------------------------------------------------------
@@ -583,7 +600,7 @@ def draw_split(summary: pd.DataFrame, flops: pd.DataFrame):
             bs = sorted(summary.loc[(summary["dataset"] == dataset) & (summary["model"] == model), "batch_size"].unique())
             ax_a.set_xlabel("split index (client blocks)")
             ax_a.set_ylabel("final test accuracy")
-            ax_a.set_title(f"{dataset} / {model}: accuracy vs split")
+            ax_a.set_title(f"{dataset} / {model}: accuracy vs split ({_seeds(summary)}, same budget)")
             ax_a.legend(frameon=False)
             ax_f.set_yscale("log")
             ax_f.set_xlabel("split index (client blocks)")
@@ -644,7 +661,7 @@ def draw_batch(summary: pd.DataFrame):
             ax.set_xticks(sorted(a["batch_size"].unique()), [str(int(b)) for b in sorted(a["batch_size"].unique())])
             ax.set_xlabel("batch size B")
             ax.set_ylabel("final test accuracy")
-            ax.set_title(f"{dataset} / {model}: accuracy vs batch size")
+            ax.set_title(f"{dataset} / {model}: accuracy vs batch size\n({_seeds(summary)}, same communication budget)")
             ax.legend(frameon=False)
         fig.tight_layout()
     return fig
@@ -705,7 +722,7 @@ def draw_cluster_on(summary: pd.DataFrame):
             ax.set_ylim(max(0.0, lo - 0.1), min(1.0, np.nanmax(a["acc_mean"] + a["acc_std"].fillna(0)) + 0.05))
             ax.set_ylabel("final test accuracy")
             ax.set_xlabel("ADC setting")
-            ax.set_title(f"{dataset} / {model}: vector that k-means clusters")
+            ax.set_title(f"{dataset} / {model}: the vector k-means clusters on\n({_seeds(summary)}, error bars: std)")
             ax.legend(frameon=False, fontsize=7)
         fig.tight_layout()
     return fig
@@ -726,18 +743,17 @@ def cluster_on_table(summary: pd.DataFrame, path) -> str:
 
 def ablation_outputs(kind: str, summary_csv, stem, table, flops_csv=None) -> list[Path]:
     """The figure (stem.pdf/.png) and Markdown table of one ablation, from its summary.csv."""
-    from .figures import save
     summary = pd.read_csv(summary_csv)
     if kind == "ablation_split":
         flops = split_flops(summary)
         if flops_csv:
             flops.to_csv(flops_csv, index=False)
         split_table(summary, flops, table)
-        return save(draw_split(summary, flops), stem)
+        return _save(draw_split(summary, flops), stem)
     if kind == "ablation_batch":
         batch_table(summary, table)
-        return save(draw_batch(summary), stem)
+        return _save(draw_batch(summary), stem)
     if kind == "ablation_cluster_on":
         cluster_on_table(summary, table)
-        return save(draw_cluster_on(summary), stem)
+        return _save(draw_cluster_on(summary), stem)
     raise ValueError(f"unknown ablation {kind!r}; allowed: ablation_split, ablation_batch, ablation_cluster_on")

@@ -81,18 +81,20 @@ def table(h: pd.DataFrame, mean: pd.DataFrame, target: float = TARGET) -> pd.Dat
 
 
 def draw(h: pd.DataFrame, mean: pd.DataFrame, link_label: str, target: float = TARGET):
+    """One row per dataset/model: accuracy vs compute + link seconds (left), vs link seconds alone (right)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from .figures import STYLE, _grid, log_x, method_styles, panels
+    from .figures import STYLE, log_x, method_styles, panels
     with plt.rc_context(STYLE):
         best = best_settings(mean)
-        ps = panels(best)
-        fig, axes = _grid(max(len(ps), 1))
+        ps = panels(best) or [("", "")]
+        fig, axes = plt.subplots(len(ps), 2, figsize=(8.8, 3.4 * len(ps)), squeeze=False)
         styles = method_styles(best["method"])
-        for ax, (dataset, model) in zip(axes, ps):
+        handles = {}
+        for row, (dataset, model) in zip(axes, ps):
             base = mean[(mean["dataset"] == dataset) & (mean["model"] == model) & (mean["method"] == "base")]
             for _, b in best[(best["dataset"] == dataset) & (best["model"] == model)].iterrows():
                 g = h[(h["dataset"] == dataset) & (h["model"] == model) & (h["method"] == b["method"])
@@ -102,19 +104,23 @@ def draw(h: pd.DataFrame, mean: pd.DataFrame, link_label: str, target: float = T
                 c = curve(g)
                 color, marker = styles[b["method"]]
                 label = b["method"] if b["method"] == "base" else f"{b['method']} ({b['setting']})"
-                ax.plot(c["time_seconds"], c["test_accuracy"], color=color, lw=1.3,
-                        ls="--" if b["method"] == "base" else "-", label=label)
-                ax.plot(c["time_seconds"].iloc[-1:], c["test_accuracy"].iloc[-1:], color=color, marker=marker,
-                        ms=4.5, ls="none")
-            handles, _ = ax.get_legend_handles_labels()
-            if len(base):
-                ax.axhline(target * base["final_test_accuracy_mean"].iloc[0], color="#777777", lw=0.8, ls=":")
-                handles.append(Line2D([], [], color="#777777", lw=0.8, ls=":", label=f"{target:.0%} of base accuracy"))
-            log_x(ax)
-            ax.set_title(f"{dataset} / {model}\nlink: {link_label}")
-            ax.set_xlabel("wall-clock seconds (compute + link)")
-            ax.set_ylabel("test accuracy")
-            ax.legend(handles=handles, loc="lower right", frameon=False)
+                for ax, x in zip(row, ("time_seconds", "link_seconds_model")):
+                    ax.plot(c[x], c["test_accuracy"], color=color, lw=1.2, ls="--" if b["method"] == "base" else "-")
+                    ax.plot(c[x].iloc[-1:], c["test_accuracy"].iloc[-1:], color=color, marker=marker, ms=4.5, ls="none")
+                handles.setdefault(label, Line2D([], [], color=color, marker=marker, ms=4.5,
+                                                 ls="--" if b["method"] == "base" else "-", label=label))
+            for ax, what in zip(row, ("compute + link", "link only")):
+                if len(base):
+                    ax.axhline(target * base["final_test_accuracy_mean"].iloc[0], color="#777777", lw=0.8, ls=":")
+                log_x(ax)
+                ax.set_title(f"{dataset} / {model}: {what}")
+                ax.set_xlabel(f"wall-clock seconds ({what})")
+                ax.set_ylabel("test accuracy")
+        from .report import method_order
+        handles = dict(sorted(handles.items(), key=lambda kv: method_order(kv[0].split(" ")[0])))
+        handles["target"] = Line2D([], [], color="#777777", lw=0.8, ls=":", label=f"{target:.0%} of base accuracy")
+        fig.suptitle(f"Time to accuracy under the link {link_label}; each method at its best setting", y=1.0)
+        fig.legend(handles=list(handles.values()), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
         fig.tight_layout()
         return fig
 
@@ -151,7 +157,11 @@ def write(histories: pd.DataFrame, mean: pd.DataFrame, link: str, stem: str | Pa
     from .figures import save
     model = LinkModel.parse(link)
     h = add_times(histories, model)
-    paths = save(draw(h, mean, LINKS.get(link, link).replace(",", ", "), target), stem)
+    import matplotlib.pyplot as plt
+
+    from .figures import STYLE
+    with plt.rc_context(STYLE):       # savefig.bbox = tight: keeps the legend beside the axes
+        paths = save(draw(h, mean, LINKS.get(link, link).replace(",", ", "), target), stem)
     if table_csv:
         Path(table_csv).parent.mkdir(parents=True, exist_ok=True)
         table(h, mean, target).to_csv(table_csv, index=False)

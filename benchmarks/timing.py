@@ -32,21 +32,37 @@ def time_once(fn: Callable[[], object], device: torch.device | str = "cpu") -> f
 
 def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1,
                 device: torch.device | str = "cpu", deadline: float | None = None,
-                min_reps: int = 1) -> dict[str, list[float]]:
+                min_reps: int = 1, min_sample_s: float | None = None) -> dict[str, list[float]]:
     """Time every candidate ``reps`` times, interleaved (order reversed every other repetition).
 
-    ``deadline`` (a ``time.perf_counter()`` value): stop early, once ``min_reps`` repetitions are
-    done, when the next one would not finish before it (used by ``--quick``).
+    ``min_sample_s``: a sample of a fast candidate is the mean over enough back-to-back calls to
+    last about that long (``timeit``'s ``number``, calibrated on the warm-up call), so that a
+    millisecond step and a second-long step see the preemptions of a shared machine in the same
+    proportion. ``deadline`` (a ``time.perf_counter()`` value): stop early, once ``min_reps``
+    repetitions are done, when the next one would not finish before it (used by ``--quick``).
     """
     names = list(fns)
-    for _ in range(warmup):
+    number = {n: 1 for n in names}
+    for w in range(max(warmup, 1 if min_sample_s else 0)):
         for n in names:
-            time_once(fns[n], device)
+            t = time_once(fns[n], device)
+            if min_sample_s and w == 0:
+                number[n] = max(1, min(1000, round(min_sample_s / max(t, 1e-9))))
+
+    def sample(n: str) -> float:
+        if number[n] == 1:
+            return time_once(fns[n], device)
+
+        def many():
+            for _ in range(number[n]):
+                fns[n]()
+        return time_once(many, device) / number[n]
+
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(reps):
         t_rep = time.perf_counter()
         for n in (names if r % 2 == 0 else names[::-1]):
-            times[n].append(time_once(fns[n], device))
+            times[n].append(sample(n))
         took = time.perf_counter() - t_rep
         if deadline is not None and r + 1 >= min_reps and time.perf_counter() + took > deadline:
             break

@@ -18,7 +18,8 @@ def test_default_files_define_every_analysis_small():
     assert set(an) == set(A.KINDS)
     grid = an["grid_search"]
     cells = {(r.run.params["merge_ratio"], r.run.params["keep_ratio"]) for r in grid.runs()}
-    assert len(cells) == len(grid.runs()) >= 9                      # a real 2-D grid, one run per cell
+    seeds = grid.config["seeds"]
+    assert len(cells) * len(seeds) == len(grid.runs()) and len(cells) >= 9    # a real 2-D grid, every seed
     assert grid.config["train"]["validation_fraction"] == 0.2        # model selection off the test set
     assert an["ablation_split"].vary == ("split_index", [1, 2, 3])   # vit_micro has 4 blocks
     assert an["cluster_pictures"].config["train"]["save_model"] is True

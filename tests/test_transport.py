@@ -199,8 +199,36 @@ def test_in_process_run_reports_link_seconds_per_epoch(tmp_path):
     assert m["link_seconds"] == pytest.approx(link.seconds(m["steps"], m["bytes_up"], m["bytes_down"]))
     rows = (tmp_path / "run" / "history.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert header[-1] == "link_seconds" and len(rows) == 3
+    assert "link_seconds" in header and len(rows) == 3
     for row in rows[1:]:
         r = dict(zip(header, row.split(",")))
         expected = link.seconds(int(r["step"]), int(r["bytes_up"]), int(r["bytes_down"]))
         assert float(r["link_seconds"]) == pytest.approx(expected)
+
+
+def test_time_to_accuracy_replays_runs_under_a_link_and_picks_each_methods_best_setting(tmp_path):
+    import pandas as pd
+    from adc.time_to_accuracy import add_times, best_settings, table, write
+    rows = []
+    for method, setting, per_step_up, accs in (("base", "default", 100_000, [0.5, 0.8, 0.9]),
+                                               ("adc", "xi=0.1", 5_000, [0.3, 0.5, 0.7]),
+                                               ("adc", "xi=0.5", 40_000, [0.4, 0.85, 0.88])):
+        for i, acc in enumerate(accs, start=1):
+            rows.append(dict(dataset="digits", model="vit_micro", method=method, setting=setting, seed=0, epoch=i,
+                             step=10 * i, bytes_up=10 * i * per_step_up, bytes_down=10 * i * per_step_up,
+                             test_accuracy=acc, wall_seconds=1.0 * i))
+    hist = pd.DataFrame(rows)
+    mean = pd.DataFrame([dict(dataset="digits", model="vit_micro", method=m, setting=s, final_test_accuracy_mean=a,
+                              xi_measured_mean=x) for m, s, a, x in (("base", "default", 0.9, 1.0),
+                                                                      ("adc", "xi=0.1", 0.7, 0.1),
+                                                                      ("adc", "xi=0.5", 0.88, 0.5))])
+    link = LinkModel.parse("example")
+    h = add_times(hist, link)
+    last = h.iloc[2]                                   # base after 30 steps of 100 kB each way
+    assert last["time_seconds"] == pytest.approx(3.0 + 30 * 0.04 + 3e6 * 8 / 10e6 + 3e6 * 8 / 50e6)
+    assert list(best_settings(mean)["setting"]) == ["default", "xi=0.5"]
+    t = table(h, mean).set_index("setting")
+    assert t.loc["xi=0.5", "seconds_to_target"] == pytest.approx(h.iloc[7]["time_seconds"])   # 0.85 >= 0.9 * 0.9
+    assert math.isnan(t.loc["xi=0.1", "seconds_to_target"])
+    paths = write(hist, mean, "example", tmp_path / "fig", tmp_path / "tta.csv")
+    assert all(p.exists() and p.stat().st_size > 0 for p in paths) and len(paths) == 3
