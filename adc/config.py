@@ -31,6 +31,7 @@ class TrainConfig:
     threads: int | None = None                     # torch CPU threads; None = torch's default
     progress: bool | None = None                   # progress bar; None = only on a terminal
     validation_fraction: float = 0.0               # > 0: evaluate on this held-out part of train, not test
+    eval_compressed: bool = False                  # evaluate through the method's compression (default: uncompressed)
     save_model: bool = False                       # also write the trained weights to out/model.pt
     out: str = "runs/latest"
     transport: str = "inprocess"                   # inprocess | distributed (client and server in two processes)

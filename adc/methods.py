@@ -145,6 +145,16 @@ class Method:
         """What the server's blocks see at evaluation (uncompressed unless ``compress_at_eval``)."""
         return acts
 
+    def eval_roundtrip(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> Tensor:
+        """Evaluation through the method's own up-message (``eval_compressed: true``), as e.g. the
+        top-k and C3-SL authors evaluate. Only for methods that keep one output row per sample."""
+        msg, _ = self.encode(acts, attn, labels)
+        tokens, _, _ = self.decode(msg.detached())
+        if tokens.shape[0] != acts.shape[0]:
+            raise ValueError(f"eval_compressed: method {self.name!r} turns {acts.shape[0]} samples into "
+                             f"{tokens.shape[0]} rows, so it cannot be evaluated compressed; set eval_compressed: false")
+        return tokens.detach()
+
     # ----- helpers ---------------------------------------------------------------------------
     def pack_labels(self, labels: Tensor) -> Tensor:
         return labels.to(smallest_int_dtype(self.shape.num_classes - 1))

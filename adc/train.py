@@ -237,10 +237,13 @@ class SplitRun:
         self.model.eval()
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         total = 0
+        roundtrip = self.cfg.eval_compressed and not self.method.compress_at_eval
         for x, y in eval_batches(self.data.test, self.cfg.eval_batch_size, self.device):
             with self.autocast():
-                acts, _ = self.model.client(x, with_attention=False)
-                logits = self.model.server(self.method.eval_transform(acts))
+                acts, attn = self.model.client(x, with_attention=roundtrip)
+                tokens = (self.method.eval_roundtrip(acts, attn, y) if roundtrip
+                          else self.method.eval_transform(acts))
+                logits = self.model.server(tokens)
             correct += (logits.argmax(-1) == y).sum()
             total += len(y)
         self.model.train()
@@ -502,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--validation-fraction", type=float, default=0.0,
                    help="evaluate on this held-out fraction of the training set instead of the test set")
+    p.add_argument("--eval-compressed", action="store_true",
+                   help="evaluate through the method's compression too (as top-k / C3-SL authors do); "
+                        "default: uncompressed evaluation, as the ADC paper")
     p.add_argument("--save-model", action="store_true", help="also write the trained weights to OUT/model.pt")
     p.add_argument("--transport", default=d.transport, choices=["inprocess", "distributed"],
                    help="inprocess: one process; distributed: client and server in two processes over "

@@ -177,3 +177,18 @@ def test_validation_fraction_evaluates_on_held_out_train_samples(tmp_path):
     assert not any(tuple(v.tolist()) in tr for v in run.data.test.x.flatten(1)[:50])
     again = SplitRun(quick(tmp_path, validation_fraction=0.2, seed=4))
     assert torch.equal(again.data.test.y, run.data.test.y)
+
+
+def test_eval_compressed_goes_through_the_method_and_refuses_merging(tmp_path):
+    plain = SplitRun(quick(tmp_path / "a", method="topk", params={"r": 0.05}))
+    comp = SplitRun(quick(tmp_path / "b", method="topk", params={"r": 0.05}, eval_compressed=True))
+    x = plain.data.test.x[:16]
+    with torch.no_grad():
+        acts, attn = comp.model.client(x)
+        sent = comp.method.eval_roundtrip(acts, attn, plain.data.test.y[:16])
+        assert sent.shape == acts.shape and (sent == 0).float().mean() > 0.9   # 95% of entries dropped
+        assert not torch.allclose(comp.model.server(sent), comp.model.server(acts))
+    assert 0 <= comp.evaluate() <= 1 and 0 <= plain.evaluate() <= 1
+    adc = SplitRun(quick(tmp_path / "c", method="adc", params={"xi": 0.2}, eval_compressed=True))
+    with pytest.raises(ValueError, match="cannot be evaluated compressed"):
+        adc.evaluate()
