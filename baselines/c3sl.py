@@ -48,7 +48,7 @@ class C3SL(Method):
                 "Communication-Efficient Split Learning, IEEE MLSP 2022, arXiv 2207.12397.")
     Params = C3SLParams
     grid = {"R": [2, 4, 8, 16, 32]}
-    demo_grid = {"R": [2, 4, 8]}
+    demo_grid = {"R": [2, 3, 4]}
     test_params = {"R": 4}
 
     def __init__(self, shape, generator=None, **params):

@@ -101,7 +101,7 @@ class Quantization(Method):
                 "estimator; stochastic rounding as in QSGD (Alistarh et al., NeurIPS 2017).")
     Params = QuantizationParams
     grid = {"bits": [1, 2, 4, 8]}
-    demo_grid = {"bits": [4, 8, 16]}
+    demo_grid = {"bits": [8, 12, 16]}
     test_params = {"bits": 4}
 
     def expected_xi(self) -> float:

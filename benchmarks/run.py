@@ -268,18 +268,42 @@ def bench_split_vs_plain(device, reps, deadline, compile_, log) -> dict:
                     reps, warmup=0, device=device, deadline=deadline, min_reps=1)
     run.check_finite()
     scale = B / batch
+    # what the split adds per step, timed alone (noise-free bound on its cost): the CLS-attention read
+    # (hook), base's message round trip (leaf copy, labels, gradient message, client backward entry)
+    # and the step's non-finite guard
+    from adc.split import cls_attention_from_qkv
+    D = run.model.embed_dim
+    attn_mod = run.model.client.blocks[-1].attn
+    qkv = torch.randn(B, N, 3 * D).to(device)
+    acts, attn, labels = cut_inputs(D, device, seed=4)
+    loss_like = torch.ones((), device=device)
+
+    def attn_read():
+        with torch.no_grad():
+            cls_attention_from_qkv(attn_mod, qkv, run.model.num_prefix_tokens)
+
+    def finite_guard():
+        return torch.isfinite(loss_like) & torch.isfinite(acts.detach()).all()
+    parts = interleaved({"attention_read": attn_read,
+                         "message_round_trip": compression_step(run.method, acts, attn, labels, device, run.autocast),
+                         "finite_guard": finite_guard}, 5, 1, device, min_sample_s=0.05)
+    extra = {k: median(v) for k, v in parts.items()}
     res = {"device": str(device), "model": MODEL, "batch_size": batch, "img_size": 224,
            "split_step_s": median(t["split"]) * scale, "plain_step_s": median(t["plain"]) * scale,
            "split_steps_s": t["split"], "plain_steps_s": t["plain"],
            "split_vs_plain_throughput": paired_ratio(t["plain"], t["split"]), "reps": len(t["split"]),
            "compile": bool(compile_), "amp_bf16": device.type == "cuda" and cfg.amp,
-           "step_s_extrapolated_from_batch": batch if batch != B else None}
+           "step_s_extrapolated_from_batch": batch if batch != B else None,
+           "split_extra_ms_at_B128": {k: 1e3 * v for k, v in extra.items()}}
+    res["split_extra_pct_of_step"] = 100.0 * sum(extra.values()) / res["split_step_s"]
     res["split_samples_per_s"] = B / res["split_step_s"]
     res["plain_samples_per_s"] = B / res["plain_step_s"]
     note = f" (measured at B={batch}, B=128 time extrapolated x{scale:g})" if batch != B else ""
     log(f"  split base {res['split_step_s']:.3f} s/step ({res['split_samples_per_s']:.1f} samples/s)  "
         f"plain timm {res['plain_step_s']:.3f} s/step ({res['plain_samples_per_s']:.1f} samples/s)  "
         f"throughput ratio {res['split_vs_plain_throughput']:.3f}  ({res['reps']} interleaved pairs){note}")
+    log(f"  what the split adds, timed alone at B={B}: " + ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in extra.items())
+        + f" = {res['split_extra_pct_of_step']:.3f} % of the step")
     return res
 
 
@@ -419,13 +443,18 @@ def main(argv=None) -> int:
     if split_res:
         first = split_res.get("cpu") or next(iter(split_res.values()))
         summary["split_vs_plain_throughput"] = first["split_vs_plain_throughput"]
+        summary["split_extra_pct_of_step"] = first["split_extra_pct_of_step"]
         summary["split_vs_plain"] = split_res
         log("\n[3] training throughput, split `base` vs plain timm (same model, batch, optimizer)")
-        log(table([[d, f"{r['split_step_s']:.3f}", f"{r['plain_step_s']:.3f}", f"{r['split_samples_per_s']:.1f}",
-                    f"{r['plain_samples_per_s']:.1f}", f"{r['split_vs_plain_throughput']:.3f}", r["reps"]]
+        log(table([[d, r["batch_size"], f"{r['split_step_s']:.3f}", f"{r['plain_step_s']:.3f}",
+                    f"{r['split_samples_per_s']:.1f}", f"{r['plain_samples_per_s']:.1f}",
+                    f"{r['split_vs_plain_throughput']:.3f}", r["reps"], f"{r['split_extra_pct_of_step']:.3f}"]
                    for d, r in split_res.items()],
-                  ["device", "split s/step", "plain s/step", "split samples/s", "plain samples/s",
-                   "split/plain", "pairs"]))
+                  ["device", "batch", "split s/step*", "plain s/step*", "split samples/s", "plain samples/s",
+                   "split/plain", "pairs", "split-only work %"]))
+        log("  * per B=128 step (extrapolated when measured at a smaller batch); split/plain: median of the "
+            "per-pair throughput ratios; split-only work: attention read + message round trip + finite guard, "
+            "timed alone")
     if overhead_rows and split_res:
         by_dev: dict = {}
         for r in overhead_rows:
