@@ -56,7 +56,8 @@ def panels(df: pd.DataFrame) -> list[tuple[str, str]]:
 def _grid(n: int):
     ncols = 1 if n == 1 else 2
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False)
+    size = (6.0, 4.4) if n == 1 else (4.4 * ncols, 3.3 * nrows)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -94,8 +95,8 @@ def reference_for(reference: pd.DataFrame | None, dataset: str, model: str) -> p
 def _legend(fig, styles: dict, extra: list) -> None:
     handles = [Line2D([], [], color=c, marker=mk, ls="--" if m == "base" else "-", label=m)
                for m, (c, mk) in styles.items()] + extra
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
+               ncol=1 if len(handles) <= 16 else 2)
 
 
 def accuracy_vs_xi(mean: pd.DataFrame, stem: str | Path, reference: pd.DataFrame | None = None) -> list[Path]:

@@ -15,8 +15,8 @@ accuracy.
 
     python -m adc.time_to_accuracy results/runs --link example --out paper_figs/time_to_accuracy
     python -m adc.time_to_accuracy RUN_DIR [RUN_DIR ...] --link up=10Mbit,down=50Mbit,latency=20ms
-
-From the pipeline's long tables (no run folders needed): :func:`from_tables`.
+    python -m adc.time_to_accuracy --histories results/histories.csv --mean results/summary_mean.csv \
+        --out paper_figs/time_to_accuracy --table results/tables/time_to_accuracy.csv     (the pipeline)
 """
 from __future__ import annotations
 
@@ -176,14 +176,22 @@ def from_tables(histories_csv, mean_csv, link: str, stem, table_csv=None, target
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m adc.time_to_accuracy", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", help="run folders, or folders above them (e.g. results/runs)")
+    p.add_argument("runs", nargs="*", help="run folders, or folders above them (e.g. results/runs)")
+    p.add_argument("--histories", help="instead of run folders: the pipeline's results/histories.csv ...")
+    p.add_argument("--mean", help="... and its results/summary_mean.csv")
     p.add_argument("--link", default="example", help="link model (default: example = %s)" % LINKS["example"])
     p.add_argument("--out", default="paper_figs/time_to_accuracy", help="figure path without suffix")
     p.add_argument("--table", default=None, help="also write the per-setting table (CSV)")
     p.add_argument("--target", type=float, default=TARGET, help="fraction of base accuracy (default: %(default)s)")
     a = p.parse_args(argv)
-    histories, mean = load_runs(a.runs)
-    for path in write(histories, mean, a.link, a.out, a.table, a.target):
+    if bool(a.histories) != bool(a.mean) or bool(a.runs) == bool(a.histories):
+        p.error("give run folders, or --histories and --mean (not both)")
+    if a.histories:
+        paths = from_tables(a.histories, a.mean, a.link, a.out, a.table, a.target)
+    else:
+        histories, mean = load_runs(a.runs)
+        paths = write(histories, mean, a.link, a.out, a.table, a.target)
+    for path in paths:
         print(path)
     return 0
 
