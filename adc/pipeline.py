@@ -3,9 +3,10 @@
 The workflow (``Snakefile``, ``workflow/rules/``) stays declarative; everything it computes is
 here, as plain functions that tests call directly:
 
-- :func:`check_config` types the values ``--config`` passes as strings, checks a config against ``workflow/schemas/config.schema.yaml`` and
-  against the registries (methods, datasets, models, method parameters) and raises one
-  :class:`ConfigError` that lists every problem as ``field: bad value ...; allowed: ...``;
+- :func:`check_config` types the values ``--config`` passes as strings, checks a config against
+  ``workflow/schemas/config.schema.yaml`` and against the registries (methods, datasets, models,
+  method parameters) and raises one :class:`ConfigError` that lists every problem as
+  ``field: bad value ...; allowed: ...``;
 - :func:`expand_runs` turns a checked config into the runs: datasets x models x methods x
   settings x seeds, where the methods and their settings come from the registry
   (:func:`adc.methods.registry`), never from a list in the workflow;

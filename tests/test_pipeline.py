@@ -99,6 +99,26 @@ def test_run_config_and_local_dataset_folder():
     assert pipeline.dataset_name("cifar100:/data/c100") == "cifar100"
 
 
+def test_gpu_slot_gives_each_job_its_own_gpu(tmp_path):
+    """Two GPUs visible: a job takes the first free one; with GPU 3 held, the next gets GPU 5."""
+    import fcntl
+    import os
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "3,5", "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("SLURM_JOB_ID", None)
+    cmd = [sys.executable, "-m", "adc.pipeline", "gpu-slot", "--", sys.executable, "-c",
+           "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert first.stdout.strip() == "3", first.stderr
+    lockdir = tmp_path / f"adc-bench-gpu-locks-{os.getuid()}"
+    with open(lockdir / "gpu3.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert second.stdout.strip() == "5", second.stderr
+    slurm = subprocess.run(cmd, env={**env, "SLURM_JOB_ID": "1", "CUDA_VISIBLE_DEVICES": "7"}, capture_output=True,
+                           text=True, timeout=60)
+    assert slurm.stdout.strip() == "7"                              # under Slurm: as allocated
+
+
 # ----- dry runs in a copy of the project ------------------------------------------------------------
 @pytest.fixture
 def project(tmp_path):
