@@ -4,8 +4,9 @@ Counted with :class:`torch.utils.flop_counter.FlopCounterMode` (no extra depende
 counts matrix products, convolutions and attention at 2 FLOPs per multiply-add; we add one
 FLOP per accumulated element for ``index_add`` (the merge of ADC and the backward of a gather)
 and the usual n log2 n estimates for FFTs (C3-SL's circular convolutions: 5 n log2 n complex,
-2.5 n log2 n real), so a method cannot hide its work in a kernel the counter does not know. Element-wise work (softmax, norms,
-GELU, comparisons, top-k) is not counted, by either side, as in the usual FLOPs tables.
+2.5 n log2 n real), so a method cannot hide its work in a kernel the counter does not know.
+Element-wise work (softmax, norms, GELU, comparisons, top-k) is not counted, by either side, as
+in the usual FLOPs tables.
 
 A step is split where it runs:
 

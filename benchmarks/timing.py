@@ -21,18 +21,26 @@ def sync(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_once(fn: Callable[[], object], device: torch.device | str = "cpu") -> float:
-    """Seconds of one call, the device queue drained before and after (CUDA)."""
+def time_once(fn: Callable[[], object], device: torch.device | str = "cpu", cpu_out: list | None = None) -> float:
+    """Wall seconds of one call, the device queue drained before and after (CUDA).
+
+    ``cpu_out``: also append the CPU seconds this process spent (``time.process_time``): on a
+    shared CPU, with one torch thread, that is the work done, without the time spent descheduled.
+    """
     sync(device)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     fn()
     sync(device)
-    return time.perf_counter() - t0
+    t = time.perf_counter() - t0
+    if cpu_out is not None:
+        cpu_out.append(time.process_time() - c0)
+    return t
 
 
 def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1,
                 device: torch.device | str = "cpu", deadline: float | None = None,
-                min_reps: int = 1, min_sample_s: float | None = None) -> dict[str, list[float]]:
+                min_reps: int = 1, min_sample_s: float | None = None,
+                cpu_times: dict | None = None) -> dict[str, list[float]]:
     """Time every candidate ``reps`` times, interleaved (order reversed every other repetition).
 
     ``min_sample_s``: a sample of a fast candidate is the mean over enough back-to-back calls to
@@ -40,6 +48,7 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1
     millisecond step and a second-long step see the preemptions of a shared machine in the same
     proportion. ``deadline`` (a ``time.perf_counter()`` value): stop early, once ``min_reps``
     repetitions are done, when the next one would not finish before it (used by ``--quick``).
+    ``cpu_times``: filled with the CPU seconds of the same samples (see :func:`time_once`).
     """
     names = list(fns)
     number = {n: 1 for n in names}
@@ -50,13 +59,17 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1
                 number[n] = max(1, min(1000, round(min_sample_s / max(t, 1e-9))))
 
     def sample(n: str) -> float:
+        cpu: list = []
         if number[n] == 1:
-            return time_once(fns[n], device)
-
-        def many():
-            for _ in range(number[n]):
-                fns[n]()
-        return time_once(many, device) / number[n]
+            t = time_once(fns[n], device, cpu)
+        else:
+            def many():
+                for _ in range(number[n]):
+                    fns[n]()
+            t = time_once(many, device, cpu) / number[n]
+        if cpu_times is not None:
+            cpu_times.setdefault(n, []).append(cpu[0] / number[n])
+        return t
 
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(reps):
