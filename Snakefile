@@ -27,6 +27,7 @@ localrules:
     aggregate,
     tables,
     figures,
+    time_to_accuracy,
 
 
 rule all:
@@ -35,3 +36,4 @@ rule all:
         SUMMARY,
         TABLES,
         FIGURES,
+        rules.time_to_accuracy.output,

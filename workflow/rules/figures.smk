@@ -12,3 +12,19 @@ rule figures:
         "results/logs/figures.log",
     script:
         "../scripts/figures.py"
+
+
+rule time_to_accuracy:
+    input:
+        histories="results/histories.csv",
+        mean="results/summary_mean.csv",
+    output:
+        figure=multiext("paper_figs/time_to_accuracy", ".pdf", ".png"),
+        table="results/tables/time_to_accuracy.csv",
+    params:
+        link=config.get("link", "example"),
+    log:
+        "results/logs/time_to_accuracy.log",
+    shell:
+        "python -m adc.time_to_accuracy --histories {input.histories} --mean {input.mean} --link {params.link:q} "
+        "--out paper_figs/time_to_accuracy --table {output.table} > {log} 2>&1"
