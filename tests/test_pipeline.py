@@ -197,6 +197,22 @@ def test_a_bad_config_fails_before_any_job(project):
     assert "Job stats" not in out and "rule train" not in out
 
 
+def test_a_typo_in_a_config_file_starts_no_job_and_leaves_earlier_results_untouched(project):
+    earlier = project / "results/runs/digits/vit_micro/base/default/seed0/metrics.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"final_test_accuracy": 0.9}\n')
+    stamp = earlier.stat().st_mtime_ns
+    bad = project / "config/typo.yaml"
+    bad.write_text((project / "config/default.yaml").read_text().replace("seeds: [0]", "seed: [0]"))
+    p = snakemake(project, "--cores", "1", "--configfile", "config/typo.yaml", check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0
+    assert "seed" in out and "did you mean 'seeds'" in out
+    assert "rule train" not in out and "Job stats" not in out
+    assert earlier.read_text() == '{"final_test_accuracy": 0.9}\n' and earlier.stat().st_mtime_ns == stamp
+    assert not (project / "results/summary.csv").exists()
+
+
 def test_lint_findings_are_explained_in_config_readme(project):
     p = snakemake(project, "--lint", check=False)
     findings = {re.sub(r" in line \d+\.?:?$", "", m.strip()).rstrip(".:")
