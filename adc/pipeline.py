@@ -135,10 +135,10 @@ def _schema_messages(config: dict, schema: dict) -> list[str]:
 
 
 def _registry_messages(config: dict, check_train: bool = True) -> list[str]:
-    from .config import TrainConfig
-    from .data import available_datasets
-    from .methods import registry
-    from .models import available_models
+    from adc.runtime.config import TrainConfig
+    from adc.data.registry import available_datasets
+    from adc.core.methods import registry
+    from adc.core.models import available_models
 
     msgs = []
     reg = registry()
@@ -245,7 +245,7 @@ class Run:
 
 def selected_methods(config: dict) -> list[str]:
     """The config's methods: every registered one for ``all`` (base first), else the list as given."""
-    from .methods import registry
+    from adc.core.methods import registry
     methods = config.get("methods", "all")
     if methods == "all":
         return sorted(registry(), key=lambda m: (m != "base", m))
@@ -254,7 +254,7 @@ def selected_methods(config: dict) -> list[str]:
 
 def method_settings(config: dict, method: str) -> dict[str, dict]:
     """{setting label: params} of one method: the config's override, else its demo/paper grid."""
-    from .methods import get_method, setting_label
+    from adc.core.methods import get_method, setting_label
     override = (config.get("settings") or {}).get(method)
     if override:
         keys = list(override)
@@ -278,7 +278,7 @@ def expand_runs(config: dict) -> list[Run]:
 
 def run_config(config: dict, dataset: str, model: str, method: str, setting: str, seed: int) -> dict:
     """The TrainConfig of one run (``out`` and ``threads`` are given by the rule)."""
-    from .methods import get_method, parse_setting_label
+    from adc.core.methods import get_method, parse_setting_label
     params = method_settings(config, method).get(setting)
     if params is None:      # a target outside the grid, e.g. .../adc/xi=0.07/seed0/metrics.json
         params = parse_setting_label(setting)

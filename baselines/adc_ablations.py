@@ -16,7 +16,7 @@ uncompressed run would dominate the embedded default's time).
 
 Citation: the ADC paper's ablations (Attention-based Double Compression, see README).
 """
-from adc.double_compression import ADC
+from adc.double_compression.method import ADC
 from adc.methods import register
 
 _CITE = "Ablation of Attention-based Double Compression (ADC), the paper this suite reproduces."

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from adc.messages import Message
+from adc.core.bitpack import pack_bits, unpack_bits
 from adc.methods import Method, register
 
 from ._common import uniform
@@ -36,38 +37,6 @@ class QuantizationParams:
             raise ValueError(f"method 'quantization': bits={self.bits} is outside 1..16; the paper sweeps 1, 2, 4, 8")
 
 
-# ----- bit packing ------------------------------------------------------------------------------
-def pack_bits(codes: Tensor, bits: int) -> Tensor:
-    """Flat integer codes in [0, 2^bits) -> uint8 bytes, ceil(n * bits / 8) of them."""
-    codes = codes.reshape(-1).to(torch.int32)
-    dev = codes.device
-    if 8 % bits == 0:                          # 1, 2, 4, 8 bits: several whole codes per byte
-        per = 8 // bits
-        codes = torch.nn.functional.pad(codes, (0, (-codes.numel()) % per))
-        shifts = torch.arange(per, device=dev, dtype=torch.int32) * bits
-        return (codes.view(-1, per) << shifts).sum(1).to(torch.uint8)
-    if bits == 16:
-        return torch.stack([codes & 0xFF, codes >> 8], 1).reshape(-1).to(torch.uint8)
-    stream = (codes[:, None] >> torch.arange(bits, device=dev, dtype=torch.int32)) & 1   # n, bits
-    stream = torch.nn.functional.pad(stream.reshape(-1), (0, (-stream.numel()) % 8))
-    return (stream.view(-1, 8) << torch.arange(8, device=dev, dtype=torch.int32)).sum(1).to(torch.uint8)
-
-
-def unpack_bits(packed: Tensor, bits: int, n: int) -> Tensor:
-    """Inverse of :func:`pack_bits`: the first ``n`` codes, int64."""
-    p = packed.reshape(-1).to(torch.int64)
-    dev = p.device
-    if 8 % bits == 0:
-        per = 8 // bits
-        shifts = torch.arange(per, device=dev) * bits
-        return ((p[:, None] >> shifts) & ((1 << bits) - 1)).reshape(-1)[:n]
-    if bits == 16:
-        two = p.view(-1, 2)
-        return (two[:, 0] | (two[:, 1] << 8))[:n]
-    stream = ((p[:, None] >> torch.arange(8, device=dev)) & 1).reshape(-1)[: n * bits]
-    return (stream.view(n, bits) << torch.arange(bits, device=dev)).sum(1)
-
-
 def quantize(x: Tensor, bits: int, stochastic: bool = False,
              generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Min-max quantization of the whole tensor -> (packed uint8 codes, scale (1,), offset (1,)) fp32."""
@@ -81,7 +50,7 @@ def quantize(x: Tensor, bits: int, stochastic: bool = False,
     else:
         v = torch.round(v)
     codes = v.clamp_(0, levels).to(torch.int32)
-    return pack_bits(codes, bits), scale.reshape(1), lo.reshape(1)
+    return pack_bits(codes, bits, check=False), scale.reshape(1), lo.reshape(1)
 
 
 def dequantize(packed: Tensor, scale: Tensor, offset: Tensor, bits: int, shape) -> Tensor:

@@ -1,6 +1,6 @@
 """The paper's Fig. 5 from results/flops.csv: client overhead % and server FLOPs % of base against xi.
 
-    python -m adc.flops                      # -> results/flops.csv, results/flops.md
+    python -m adc.report.flops                      # -> results/flops.csv, results/flops.md
     python benchmarks/fig5_flops.py          # -> paper_figs/fig5_flops.pdf and .png
 
 Reads only results/ (the figure can be rebuilt from it alone). The paper's statements are drawn
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     rows = [r for r in load(Path(a.flops)) if r["model"] == a.model]
     if not rows:
-        p.error(f"no rows for model {a.model!r} in {a.flops}; run `python -m adc.flops` first")
+        p.error(f"no rows for model {a.model!r} in {a.flops}; run `python -m adc.report.flops` first")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.4))
     for method, style in STYLE.items():
         pts = sorted((float(r["xi_expected"]), float(r["client_overhead_pct"]), float(r["server_pct_of_base"]))

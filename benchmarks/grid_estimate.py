@@ -1,7 +1,7 @@
 """Wall-clock estimate of the paper's grid, per (dataset, model), from measured per-step times.
 
     python benchmarks/run.py --quick             # measures the step (results/benchmarks/summary.json)
-    python -m adc.flops                          # FLOPs per method and setting (results/flops.csv)
+    python -m adc.report.flops                          # FLOPs per method and setting (results/flops.csv)
     python benchmarks/grid_estimate.py           # -> results/grid_estimate.json and .md, and prints it
 
 How (every assumption is a flag or a constant below, and is written into the output):
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "results" / "grid_estimate"), help="path without suffix")
     a = p.parse_args(argv)
 
-    from adc.flops import StepFlops
+    from adc.report.flops import StepFlops
     from adc.methods import registry, setting_label
 
     summary = json.loads(Path(a.summary).read_text())

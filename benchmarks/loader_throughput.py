@@ -117,7 +117,7 @@ def run(a, p, tmp: Path, argv) -> int:
     import torch
     torch.set_num_threads(1)
     from adc.data import load_dataset
-    from adc.loading import dataloader_for, shutdown_workers
+    from adc.data.loading import dataloader_for, shutdown_workers
 
     write_synthetic_cifar100(tmp / "copy", a.images)
     per_pass = a.batches * a.batch_size

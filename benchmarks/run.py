@@ -143,24 +143,24 @@ def representative_setting(cls) -> dict:
 
 
 def compression_step(method, acts, attn, labels, device, autocast):
-    """One compression round trip of ``method`` without the model: encode, cross, decode, the
-    gradient of the server's input (a fixed tensor), encode_grad, cross, decode_grad."""
-    from adc.cut import InProcessLink
+    """One compression round trip of ``method`` without the model (:func:`adc.core.step.cross_cut`):
+    encode, cross, decode, a fixed gradient on the server's input, encode_grad, cross, decode_grad."""
+    from adc.core import step as cut
 
-    link = InProcessLink()
     grads: dict = {}
 
+    def probe(tokens, targets):          # the server: a fixed gradient on its input
+        if not tokens.requires_grad:
+            return tokens.new_zeros((), requires_grad=True)
+        key = tuple(tokens.shape)
+        if key not in grads:
+            grads[key] = torch.randn(key, generator=torch.Generator().manual_seed(2)).to(device, tokens.dtype)
+        return (tokens * grads[key]).sum()
+
+    cross = cut.in_process(method, probe)
+
     def step():
-        with autocast():
-            up, cstate = method.encode(acts, attn, labels)
-        tokens, targets, sstate = method.decode(link.up(up))
-        if tokens.requires_grad:
-            key = tuple(tokens.shape)
-            if key not in grads:
-                grads[key] = torch.randn(key, generator=torch.Generator().manual_seed(2)).to(device, tokens.dtype)
-            tokens.backward(grads[key])
-        down = method.encode_grad(sstate)
-        method.decode_grad(cstate, link.down(down))
+        cut.cross_cut(method, acts, attn, labels, cross, autocast=autocast)
         acts.grad = None
     return step
 
@@ -194,7 +194,7 @@ class PlainTimm:
     """Plain timm training of the same model: forward, cross-entropy, backward, one Adam."""
 
     def __init__(self, run):
-        from adc.models import create_model
+        from adc.core.models import create_model
 
         cfg = run.cfg
         torch.manual_seed(cfg.seed)
@@ -238,8 +238,8 @@ def bench_split_vs_plain(device, reps, deadline, compile_, log) -> dict:
     bound: what the split adds (the attention read, two optimizers, the message bookkeeping) is per
     step, not per sample.
     """
-    from adc.config import TrainConfig
-    from adc.train import SplitRun
+    from adc.runtime.config import TrainConfig
+    from adc.runtime.loop import SplitRun
 
     register_synthetic_dataset(B)
     out = tempfile.mkdtemp(prefix="adc-bench-")
@@ -278,7 +278,7 @@ def bench_split_vs_plain(device, reps, deadline, compile_, log) -> dict:
     # what the split adds per step, timed alone (noise-free bound on its cost): the CLS-attention read
     # (hook), base's message round trip (leaf copy, labels, gradient message, client backward entry)
     # and the step's non-finite guard
-    from adc.split import cls_attention_from_qkv
+    from adc.core.split import cls_attention_from_qkv
     D = run.model.embed_dim
     attn_mod = run.model.client.blocks[-1].attn
     qkv = torch.randn(B, N, 3 * D).to(device)

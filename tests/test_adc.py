@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from adc.cut import InProcessLink
-from adc.kmeans import cluster_weights, kmeans
+from adc.core.carrier import InProcessLink
+from adc.double_compression.kmeans import cluster_weights, kmeans
 from adc.methods import CutShape, create_method
-from adc.models import create_model
-from adc.split import SplitViT
+from adc.core.models import create_model
+from adc.core.split import SplitViT
 
 
 def blobs(n_per=10, centers=4, d=6, seed=0):

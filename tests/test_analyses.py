@@ -1,4 +1,4 @@
-"""The paper's other figures (adc/analyses.py): configs, grid-search table and heatmap, cluster pictures,
+"""The paper's other figures (adc/report/analyses.py): configs, grid-search table and heatmap, cluster pictures,
 ablation figures. Fabricated metrics for the tables; one tiny trained ADC run for the cluster picture."""
 import itertools
 import json
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from adc import analyses as A
+from adc.report import analyses as A
 
 
 # ----- the analysis files -----------------------------------------------------------------------------
@@ -138,8 +138,8 @@ def test_grid_heatmap_draws_cells_iso_xi_curves_and_best_marks(tmp_path):
 # ----- cluster pictures -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_adc(tmp_path_factory):
-    from adc.config import TrainConfig
-    from adc.train import train
+    from adc.runtime.config import TrainConfig
+    from adc.runtime.cli import train
     out = tmp_path_factory.mktemp("a") / "analyses/cluster_pictures/fixed/digits/vit_micro/adc/xi=0.25/seed0"
     cfg = TrainConfig(dataset="digits", model="vit_micro", method="adc", params={"xi": 0.25}, batch_size=32,
                       lr=1e-3, epochs=1, save_model=True, out=str(out), threads=1, device="cpu", progress=False)

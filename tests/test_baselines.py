@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
-from adc.cut import InProcessLink
+from adc.core.carrier import InProcessLink
 from adc.methods import CutShape, create_method, registry
-from baselines.quantization import dequantize, pack_bits, quantize, unpack_bits
+from adc.core.bitpack import pack_bits, unpack_bits
+from baselines.quantization import dequantize, quantize
 
 N, D, C = 17, 32, 10
 

@@ -5,8 +5,8 @@ of the method's name (``run_contract(name)`` runs them all), so the discovery te
 can run the same checks, in a subprocess, on a method that exists only in a temporary copy of
 ``baselines/``.
 
-One step through a method is the training loop's step (``adc.train.SplitRun.train_step``) on
-the embedded ``vit_micro`` (N = 17 tokens, D = 32), with a link that counts the bytes of the
+One step through a method is the training loop's step (``adc.runtime.loop.SplitRun.train_step``) on
+the embedded ``vit_micro`` (N = 17 tokens, D = 32), with a carrier that counts the bytes of the
 tensors that really cross.
 """
 from __future__ import annotations
@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from adc import cut
-from adc.accounting import CommMeter
+from adc.core import step as cut
+from adc.core.carrier import InProcessCarrier
+from adc.core.accounting import CommMeter
 from adc.messages import Message
 from adc.methods import CutShape, Method, get_method, register, registry
-from adc.models import create_model
-from adc.split import SplitViT
+from adc.core.models import create_model
+from adc.core.split import SplitViT
 
 ROOT = Path(__file__).resolve().parents[1]
 C = 10            # classes
@@ -35,7 +36,7 @@ NAMES = sorted(registry())
 
 
 # ----- one step across the cut -------------------------------------------------------------------
-class RecordingLink(cut.InProcessLink):
+class RecordingCarrier(InProcessCarrier):
     """Counts, independently of Message.nbytes, the bytes of every tensor that crosses."""
 
     def __init__(self):
@@ -68,7 +69,7 @@ class Step:
     targets: torch.Tensor
     logits: torch.Tensor
     loss: torch.Tensor
-    link: RecordingLink
+    carrier: RecordingCarrier
     meter: CommMeter
 
 
@@ -88,19 +89,20 @@ def batch(B: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def step(split: SplitViT, method: Method, x: torch.Tensor, y: torch.Tensor) -> Step:
-    """What SplitRun.train_step does, minus the optimizers."""
-    link = RecordingLink()
-    acts, attn = split.client(x)
-    up, client_state = method.encode(acts, attn, y)
-    tokens, targets, server_state = method.decode(link.up(up))
-    logits = split.server(tokens)
-    loss = method.loss(logits.float(), targets)
-    loss.backward()
-    down = method.encode_grad(server_state)
-    method.decode_grad(client_state, link.down(down))
+    """What SplitRun.train_step does (the one step function), minus the optimizers."""
+    carrier = RecordingCarrier()
+    seen = {}
+
+    def server_loss(tokens, targets):
+        seen.update(tokens=tokens, targets=targets, logits=split.server(tokens))
+        return method.loss(seen["logits"].float(), targets)
+
+    s = cut.train_step(split.client, method, x, y, cut.in_process(method, server_loss, carrier))
+    up, down, loss = s.up, s.down, s.loss
+    tokens, targets, logits = seen["tokens"], seen["targets"], seen["logits"]
     meter = CommMeter()
     meter.add(up, down, x.shape[0], split.num_tokens, split.embed_dim, C)
-    return Step(split, method, x, y, up, down, tokens, targets, logits, loss, link, meter)
+    return Step(split, method, x, y, up, down, tokens, targets, logits, loss, carrier, meter)
 
 
 def run(name: str, B: int = B_TEST, batch_size: int | None = None, seed: int = 0) -> Step:
@@ -186,15 +188,15 @@ def check_split_gradient_equals_one_graph(name: str) -> None:
 def check_bytes_are_the_message_tensors(name: str) -> None:
     """Bytes counted up and down equal the bytes of the tensors that crossed; nothing travels free."""
     s = run(name)
-    assert s.meter.bytes_up == s.link.up_bytes == s.up.nbytes > 0, f"{name}: up bytes disagree"
-    assert s.meter.bytes_down == s.link.down_bytes == s.down.nbytes > 0, f"{name}: down bytes disagree"
+    assert s.meter.bytes_up == s.carrier.up_bytes == s.up.nbytes > 0, f"{name}: up bytes disagree"
+    assert s.meter.bytes_down == s.carrier.down_bytes == s.down.nbytes > 0, f"{name}: down bytes disagree"
     for msg in (s.up, s.down):
         assert all(isinstance(t, torch.Tensor) for t in msg.tensors.values())
         # meta is never counted: it may hold a few plain values (flags, shapes), never data
         for k, v in msg.meta.items():
             assert not isinstance(v, torch.Tensor) and len(repr(v)) < 200, f"{name}: meta[{k!r}] carries data"
     # what the server received is exactly what was sent, cut from the client's graph
-    for k, t in s.link.received_up.tensors.items():
+    for k, t in s.carrier.received_up.tensors.items():
         assert t.grad_fn is None and torch.equal(t, s.up[k].detach())
     # labels: as the base class packs them (or soft labels for merging methods)
     labels = s.up["labels"]
@@ -254,16 +256,16 @@ def check_small_and_uneven_batches(name: str) -> None:
 
 
 def check_trains_in_the_real_loop(name: str, tmp_dir: Path) -> None:
-    """One epoch of the real training loop on digits: bytes in metrics equal the link's, xi as declared."""
-    from adc.config import TrainConfig
-    from adc.train import SplitRun
+    """One epoch of the real training loop on digits: bytes in metrics equal the carrier's, xi as declared."""
+    from adc.runtime.config import TrainConfig
+    from adc.runtime.loop import SplitRun
     cls = get_method(name)
     cfg = TrainConfig(dataset="digits", model="vit_micro", method=name, params=dict(cls.test_params),
                       batch_size=64, lr=1e-3, epochs=1, device="cpu", progress=False, out=str(tmp_dir / name))
     r = SplitRun(cfg)
-    r.link = RecordingLink()
+    r.carrier = RecordingCarrier()
     m = r.run(log=lambda *_: None)
-    assert m["bytes_up"] == r.link.up_bytes and m["bytes_down"] == r.link.down_bytes
+    assert m["bytes_up"] == r.carrier.up_bytes and m["bytes_down"] == r.carrier.down_bytes
     assert m["xi_measured"] == pytest.approx(m["xi_expected"], rel=0.05), f"{name}: xi over an epoch"
     assert 0.0 <= m["final_test_accuracy"] <= 1.0 and math.isfinite(m["final_train_loss"])
 

@@ -24,13 +24,13 @@ from PIL import Image
 import datasets as hfds
 import huggingface_hub.constants as hub_constants
 
-from adc import hub
-from adc.config import TrainConfig
+from adc.data import hub
+from adc.runtime.config import TrainConfig
 from adc.data import available_datasets, load_dataset
-from adc.datasets import SPECS, DatasetUnavailableError
-from adc.loading import dataloader_for
-from adc.models import WeightsUnavailableError, create_model
-from adc.train import build_parser, train
+from adc.data.hub_datasets import SPECS, DatasetUnavailableError
+from adc.data.loading import dataloader_for
+from adc.core.models import WeightsUnavailableError, create_model
+from adc.runtime.cli import build_parser, train
 
 ROOT = Path(__file__).resolve().parents[1]
 COLORS = [(230, 20, 20), (20, 230, 20), (20, 20, 230)]   # class k: a solid colour, so labels can be checked

@@ -1,11 +1,11 @@
-"""FLOPs accounting (adc/flops.py): exact against closed forms, no timing."""
+"""FLOPs accounting (adc/report/flops.py): exact against closed forms, no timing."""
 import math
 
 import pytest
 import torch
 
-from adc.flops import StepFlops, build_meta_split, count_flops, markdown
-from adc.models import create_model
+from adc.report.flops import StepFlops, build_meta_split, count_flops, markdown
+from adc.core.models import create_model
 
 B, C = 128, 100
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from adc import figures, pipeline, report
+from adc import pipeline
+from adc.report import collect as report, figures
 from adc.methods import registry
 
 ROOT = Path(__file__).resolve().parents[1]

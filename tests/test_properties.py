@@ -8,7 +8,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from adc.cut import InProcessLink
+from adc.core import step as cut
+from adc.core.carrier import InProcessCarrier
 from adc.methods import CutShape, registry
 
 METHODS = sorted(registry())
@@ -27,16 +28,20 @@ def one_step(cls, params, B, N, D, C, seed):
     attn = torch.rand(B, N, generator=g).softmax(-1)
     labels = torch.randint(0, C, (B,), generator=g)
     head = torch.nn.Linear(D, C)
-    link = InProcessLink()
-    up, cstate = method.encode(acts, attn, labels)
-    received = link.up(up)
-    tokens, targets, sstate = method.decode(received)
-    loss = method.loss(head(tokens.mean(1)), targets)
-    loss.backward()
-    down = method.encode_grad(sstate)
-    method.decode_grad(cstate, link.down(down))
-    return dict(method=method, up=up, received=received, down=down, tokens=tokens, loss=loss, acts=acts,
-                client_mod=client_mod, server_mod=server_mod)
+    seen = {}
+
+    class Recorder(InProcessCarrier):
+        def up(self, msg):
+            seen["received"] = super().up(msg)
+            return seen["received"]
+
+    def server_loss(tokens, targets):
+        seen["tokens"] = tokens
+        return method.loss(head(tokens.mean(1)), targets)
+
+    s = cut.cross_cut(method, acts, attn, labels, cut.in_process(method, server_loss, Recorder()))
+    return dict(method=method, up=s.up, received=seen["received"], down=s.down, tokens=seen["tokens"], loss=s.loss,
+                acts=acts, client_mod=client_mod, server_mod=server_mod)
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -4,8 +4,10 @@ import json
 import pytest
 import torch
 
-from adc.config import TrainConfig
-from adc.train import NonFiniteError, SplitRun, train
+from adc.runtime.config import TrainConfig
+from adc.runtime.cli import train
+from adc.runtime.errors import NonFiniteError
+from adc.runtime.loop import SplitRun
 
 
 def cfg(tmp_path, **kw):

@@ -3,8 +3,8 @@ import pytest
 import timm
 import torch
 
-from adc.models import create_model
-from adc.split import SplitViT
+from adc.core.models import create_model
+from adc.core.split import SplitViT
 
 
 @pytest.mark.parametrize("name,split", [("deit_tiny_patch16_224", 3), ("vit_micro", 1), ("vit_micro", 3)])

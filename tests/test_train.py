@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from adc import cut
-from adc.config import TrainConfig
-from adc.train import SplitRun, main, train
+from adc.core.carrier import InProcessCarrier
+from adc.runtime.config import TrainConfig
+from adc.runtime.cli import main, train
+from adc.runtime.loop import SplitRun
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = ("final_test_accuracy", "best_test_accuracy", "final_train_loss", "bytes_up", "bytes_down",
@@ -26,7 +27,7 @@ def quick(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(**d)
 
 
-class RecordingLink(cut.InProcessLink):
+class RecordingCarrier(InProcessCarrier):
     def __init__(self):
         self.up_bytes = self.down_bytes = 0
 
@@ -57,10 +58,10 @@ def test_base_learns_digits_above_chance_and_writes_metrics(tmp_path):
 @pytest.mark.parametrize("method,params", [("base", {}), ("adc", {"xi": 0.1})])
 def test_bytes_in_metrics_equal_the_message_tensors_that_crossed(tmp_path, method, params):
     run = SplitRun(quick(tmp_path, method=method, params=params, epochs=1))
-    run.link = RecordingLink()
+    run.carrier = RecordingCarrier()
     m = run.run(log=lambda *_: None)
-    assert m["bytes_up"] == run.link.up_bytes > 0
-    assert m["bytes_down"] == run.link.down_bytes > 0
+    assert m["bytes_up"] == run.carrier.up_bytes > 0
+    assert m["bytes_down"] == run.carrier.down_bytes > 0
 
 
 def test_adc_xi_measured_matches_the_rounding(tmp_path):
@@ -129,7 +130,7 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_resume_is_exact(tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)
 
     run.train_step = step_then_signal
-    from adc.train import Interrupted
+    from adc.runtime.errors import Interrupted
     with pytest.raises(Interrupted, match="checkpoint saved"):
         run.run(log=lambda *_: None)
     state = torch.load(Path(cfg.out) / "checkpoint.pt", weights_only=False)
@@ -163,7 +164,7 @@ def test_cli_bad_input_fails_with_a_named_field(tmp_path, capsys):
 
 
 def test_save_model_then_load_trained_gives_the_same_accuracy(tmp_path):
-    from adc.train import load_trained
+    from adc.runtime.loop import load_trained
     m = train(quick(tmp_path, method="adc", params={"xi": 0.2}, epochs=2, save_model=True), log=lambda *_: None)
     run = load_trained(tmp_path / "run")
     assert run.evaluate() == m["final_test_accuracy"]

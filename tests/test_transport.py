@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from adc.config import TrainConfig
-from adc.distributed import distributed_client
+from adc.runtime.config import TrainConfig
+from adc.runtime.distributed import distributed_client
 from adc.messages import Message
 from adc.methods import CutShape, create_method, registry
-from adc.train import Interrupted, SplitRun
-from adc.transport import (LinkModel, PREAMBLE_NBYTES, Wire, bits_for, pack_bits, packed_nbytes, unpack_bits)
+from adc.runtime.errors import Interrupted
+from adc.runtime.loop import SplitRun
+from adc.core.bitpack import bits_for, pack_bits, packed_nbytes, unpack_bits
+from adc.runtime.link import LinkModel
+from adc.runtime.wire import PREAMBLE_NBYTES, Wire
 
 QUIET = dict(log=lambda *_: None)
 
@@ -208,7 +211,7 @@ def test_in_process_run_reports_link_seconds_per_epoch(tmp_path):
 
 def test_time_to_accuracy_replays_runs_under_a_link_and_picks_each_methods_best_setting(tmp_path):
     import pandas as pd
-    from adc.time_to_accuracy import add_times, best_settings, table, write
+    from adc.report.time_to_accuracy import add_times, best_settings, table, write
     rows = []
     for method, setting, per_step_up, accs in (("base", "default", 100_000, [0.5, 0.8, 0.9]),
                                                ("adc", "xi=0.1", 5_000, [0.3, 0.5, 0.7]),

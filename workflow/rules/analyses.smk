@@ -6,8 +6,8 @@
 #                                                                --config last: it takes every word after it)
 # Each analysis is a pipeline config (+ `vary`: one train key over values); its runs are the
 # pipeline's runs, in the pipeline's layout under results/analyses/{analysis}/{variant}/, trained by
-# the pipeline's own train rule. The logic is adc/analyses.py (tested directly).
-from adc import analyses as analyses_lib
+# the pipeline's own train rule. The logic is adc/report/analyses.py (tested directly).
+from adc.report import analyses as analyses_lib
 
 try:
     ANALYSES = analyses_lib.load(config.get("analyses", "default"), ROOT)

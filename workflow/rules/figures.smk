@@ -26,5 +26,5 @@ rule time_to_accuracy:
     log:
         "results/logs/time_to_accuracy.log",
     shell:
-        "python -m adc.time_to_accuracy --histories {input.histories} --mean {input.mean} --link {params.link:q} "
+        "python -m adc.report.time_to_accuracy --histories {input.histories} --mean {input.mean} --link {params.link:q} "
         "--out paper_figs/time_to_accuracy --table {output.table} > {log} 2>&1"

@@ -4,7 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-from adc import report  # noqa: E402
+from adc.report import collect as report  # noqa: E402
 
 runs = report.aggregate(snakemake.input.metrics, snakemake.output.summary, snakemake.output.mean,  # noqa: F821
                         snakemake.output.histories, history_paths=snakemake.input.histories)  # noqa: F821

@@ -7,7 +7,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import pandas as pd  # noqa: E402
 
-from adc import analyses  # noqa: E402
+from adc.report import analyses  # noqa: E402
 
 out = snakemake.output  # noqa: F821
 stem = Path(out.pdf).with_suffix("")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-from adc import analyses  # noqa: E402
+from adc.report import analyses  # noqa: E402
 
 df = analyses.summarize_runs(snakemake.input.metrics)  # noqa: F821
 Path(snakemake.output[0]).parent.mkdir(parents=True, exist_ok=True)  # noqa: F821

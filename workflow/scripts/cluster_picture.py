@@ -9,7 +9,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from adc import analyses  # noqa: E402
+from adc.report import analyses  # noqa: E402
 
 fig = dict(snakemake.params.figure or {})  # noqa: F821
 paths = analyses.cluster_picture(Path(snakemake.input.metrics).parent, Path(snakemake.output.pdf).with_suffix(""),  # noqa: F821

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-from adc import figures  # noqa: E402
+from adc.report import figures  # noqa: E402
 
 inp = snakemake.input  # noqa: F821
 for path in figures.all_figures(inp.mean, inp.histories, inp.reference, Path(snakemake.output[0]).parent):  # noqa: F821

@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import pandas as pd  # noqa: E402
 
-from adc import report  # noqa: E402
+from adc.report import collect as report  # noqa: E402
 
 out = snakemake.output  # noqa: F821
 report.write_tables(pd.read_csv(snakemake.input.mean), pd.read_csv(snakemake.input.histories),  # noqa: F821

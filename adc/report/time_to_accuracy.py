@@ -2,7 +2,7 @@
 
 For every run, after each epoch: compute seconds (``wall_seconds`` of ``history.csv``: client and
 server compute, evaluation included) plus the link model's seconds for the messages sent so
-far (:class:`~adc.transport.LinkModel`: latency + 8 bytes / bandwidth per message, two messages
+far (:class:`~adc.runtime.link.LinkModel`: latency + 8 bytes / bandwidth per message, two messages
 per step). The link model is linear, so its time follows exactly from each row's ``step``,
 ``bytes_up`` and ``bytes_down``: any run can be replayed under any link after the fact. Runs
 made with ``link_sleep`` already waited the link in their wall time; it is taken out of the
@@ -13,9 +13,9 @@ to the smaller xi), seeds averaged epoch by epoch. A table gives, per method and
 compute, link and total seconds of the whole run and the time to first reach 90% of the base
 accuracy.
 
-    python -m adc.time_to_accuracy results/runs --link example --out paper_figs/time_to_accuracy
-    python -m adc.time_to_accuracy RUN_DIR [RUN_DIR ...] --link up=10Mbit,down=50Mbit,latency=20ms
-    python -m adc.time_to_accuracy --histories results/histories.csv --mean results/summary_mean.csv \
+    python -m adc.report.time_to_accuracy results/runs --link example --out paper_figs/time_to_accuracy
+    python -m adc.report.time_to_accuracy RUN_DIR [RUN_DIR ...] --link up=10Mbit,down=50Mbit,latency=20ms
+    python -m adc.report.time_to_accuracy --histories results/histories.csv --mean results/summary_mean.csv \
         --out paper_figs/time_to_accuracy --table results/tables/time_to_accuracy.csv     (the pipeline)
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .transport import LINKS, LinkModel
+from adc.runtime.link import LINKS, LinkModel
 
 TARGET = 0.90     # fraction of the panel's base accuracy for the "time to target" column
 
@@ -87,7 +87,7 @@ def draw(h: pd.DataFrame, mean: pd.DataFrame, link_label: str, target: float = T
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from .figures import STYLE, log_x, method_styles, panels
+    from adc.report.figures import STYLE, log_x, method_styles, panels
     with plt.rc_context(STYLE):
         best = best_settings(mean)
         ps = panels(best) or [("", "")]
@@ -116,7 +116,7 @@ def draw(h: pd.DataFrame, mean: pd.DataFrame, link_label: str, target: float = T
                 ax.set_title(f"{dataset} / {model}: {what}")
                 ax.set_xlabel(f"wall-clock seconds ({what})")
                 ax.set_ylabel("test accuracy")
-        from .report import method_order
+        from adc.report.collect import method_order
         handles = dict(sorted(handles.items(), key=lambda kv: method_order(kv[0].split(" ")[0])))
         handles["target"] = Line2D([], [], color="#777777", lw=0.8, ls=":", label=f"{target:.0%} of base accuracy")
         fig.suptitle(f"Time to accuracy under the link {link_label}; each method at its best setting", y=1.0)
@@ -133,7 +133,7 @@ def _mean_from_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def load_runs(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run folders (or folders above them) -> (long history table, per-setting means)."""
-    from .methods import setting_label
+    from adc.core.methods import setting_label
     folders = []
     for p in map(Path, paths):
         folders += [p] if (p / "metrics.json").exists() else sorted(q.parent for q in p.rglob("metrics.json"))
@@ -154,12 +154,12 @@ def load_runs(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
 def write(histories: pd.DataFrame, mean: pd.DataFrame, link: str, stem: str | Path, table_csv: str | Path | None = None,
           target: float = TARGET) -> list[Path]:
     """The figure (``stem``.pdf / .png) and, if asked, the table; returns the paths written."""
-    from .figures import save
+    from adc.report.figures import save
     model = LinkModel.parse(link)
     h = add_times(histories, model)
     import matplotlib.pyplot as plt
 
-    from .figures import STYLE
+    from adc.report.figures import STYLE
     with plt.rc_context(STYLE):       # savefig.bbox = tight: keeps the legend beside the axes
         paths = save(draw(h, mean, LINKS.get(link, link).replace(",", ", "), target), stem)
     if table_csv:
@@ -175,7 +175,7 @@ def from_tables(histories_csv, mean_csv, link: str, stem, table_csv=None, target
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m adc.time_to_accuracy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m adc.report.time_to_accuracy", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="*", help="run folders, or folders above them (e.g. results/runs)")
     p.add_argument("--histories", help="instead of run folders: the pipeline's results/histories.csv ...")
     p.add_argument("--mean", help="... and its results/summary_mean.csv")

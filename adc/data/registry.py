@@ -125,7 +125,7 @@ def train_batches(data, batch_size: int, seed: int, epoch: int, start_batch: int
             idx = perm[b * batch_size:(b + 1) * batch_size]
             yield data.x[idx].to(device, non_blocking=True), data.y[idx].to(device, non_blocking=True)
     else:
-        from .loading import dataloader_for  # torch Dataset path (real datasets)
+        from adc.data.loading import dataloader_for  # torch Dataset path (real datasets)
         for x, y in dataloader_for(data, batch_size, perm[start_batch * batch_size:]):
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
@@ -135,9 +135,7 @@ def eval_batches(data, batch_size: int, device: torch.device | str = "cpu") -> I
         for i in range(0, len(data), batch_size):
             yield data.x[i:i + batch_size].to(device), data.y[i:i + batch_size].to(device)
     else:
-        from .loading import dataloader_for
+        from adc.data.loading import dataloader_for
         for x, y in dataloader_for(data, batch_size, torch.arange(len(data))):
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
-
-from . import datasets as _real_datasets  # noqa: E402,F401  registers the hub datasets and the local forms

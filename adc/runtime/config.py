@@ -62,7 +62,7 @@ class TrainConfig:
         if self.transport not in ("inprocess", "distributed"):
             raise ValueError(f"transport: {self.transport!r}; allowed: ['inprocess', 'distributed']")
         if self.link is not None:
-            from .transport import LinkModel
+            from adc.runtime.link import LinkModel
             LinkModel.parse(self.link)
         if self.link_sleep and (self.link is None or self.transport != "distributed"):
             raise ValueError("link_sleep: needs a link and transport: distributed")

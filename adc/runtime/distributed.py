@@ -2,13 +2,13 @@
 
 The client process (rank 0) owns the data, the client blocks, the method's client module and
 the client optimizer; the server process (rank 1) owns the server blocks, the head, the method's
-server module and the server optimizer. Both build the same :class:`~adc.train.SplitRun` from
+server module and the server optimizer. Both build the same :class:`~adc.runtime.loop.SplitRun` from
 the same seed (checked by a hash of the server half at the handshake), then each empties the
 other half. The method object exists on both sides with the same generator seed; only the
 side that calls a random draw advances its generator (ADC's k-means: the client).
 
 The step is :meth:`SplitRun.train_step` unchanged; only :meth:`~SplitRun.cross` differs: the
-up-message goes out as a frame (:class:`~adc.transport.Wire`), the server runs
+up-message goes out as a frame (:class:`~adc.runtime.wire.Wire`), the server runs
 :meth:`SplitRun.server_step` on what it received, and the gradient message comes back with the
 loss in its header. Evaluation sends the client activations of each test batch and gets the
 predictions back; checkpoints fetch the server's half (and resuming sends it back), so a
@@ -36,11 +36,11 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from .config import TrainConfig
-from .data import DataBundle, eval_batches
-from .messages import Message
-from .train import SplitRun, resolve_device
-from .transport import Wire, WireStats, blob_message, blob_object
+from adc.runtime.config import TrainConfig
+from adc.data.registry import DataBundle, eval_batches
+from adc.core.messages import Message
+from adc.runtime.loop import SplitRun, resolve_device
+from adc.runtime.wire import Wire, WireStats, blob_message, blob_object
 
 CLIENT, SERVER = 0, 1
 TIMEOUT = timedelta(minutes=30)

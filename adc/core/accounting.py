@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .messages import Message, smallest_int_dtype
+from adc.core.messages import Message, smallest_int_dtype
 
 FP32 = 4
 

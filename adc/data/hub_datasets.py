@@ -35,9 +35,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from . import hub
-from .data import DATASETS, DataBundle
-from .loading import LoaderOptions
+from adc.data import hub
+from adc.data.registry import DATASETS, DataBundle
+from adc.data.loading import LoaderOptions
 
 #: split seed and held-out fraction of local datasets that have no test split
 LOCAL_SPLIT_SEED = 0
@@ -131,7 +131,7 @@ class ImageDataset(Dataset):
     def _set_transform(self, transform, seeded: bool) -> None:
         from torchvision.transforms import v2
 
-        from .transforms import ToNormalizedFloat
+        from adc.data.transforms import ToNormalizedFloat
         self.transform, self.seeded = transform, seeded
         steps = list(getattr(transform, "transforms", []))
         if steps and isinstance(steps[-1], ToNormalizedFloat):
@@ -325,7 +325,7 @@ def _native_size(ds, image_column: str) -> int:
 def make_bundle(name: str, train, test, image_column: str, label_column: str, num_classes: int | None,
                 class_names: list[str] | None, model: str, image_size: int | None, native_size: int | None,
                 num_workers: int, pin_memory: bool | None, transforms: dict | None) -> DataBundle:
-    from .transforms import TransformConfig, build_transform, model_data_config
+    from adc.data.transforms import TransformConfig, build_transform, model_data_config
     classes = class_names or _classes([train, test], label_column)
     n = num_classes or len(classes)
     if len(classes) != n:

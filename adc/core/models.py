@@ -162,7 +162,7 @@ def pretrained_download_context(name: str):
     """
     import contextlib
 
-    from . import hub
+    from adc.data import hub
 
     repo, _, _ = _hf_source(name)
     if repo is None:                       # a URL-only model: timm's torch.hub download, as it is

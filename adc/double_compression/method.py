@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .kmeans import cluster_weights, kmeans
-from .messages import Message
-from .methods import Method, register
+from adc.double_compression.kmeans import cluster_weights, kmeans
+from adc.core.messages import Message
+from adc.core.methods import Method, register
 
 CLUSTER_ON = ("attention", "cls", "mean")
 

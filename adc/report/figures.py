@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from .report import MB, method_order  # noqa: E402
+from adc.report.collect import MB, method_order  # noqa: E402
 
 #: fixed colours and markers for the paper's methods; other methods take the next free ones
 COLORS = {"base": "black", "adc": "#d62728", "topk": "#1f77b4", "randtopk": "#17becf", "c3sl": "#2ca02c",
