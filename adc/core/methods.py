@@ -97,6 +97,44 @@ class Method:
         keys = list(grid)
         return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
+    #: the parameter that sets the compression level, with its range: ``(name, low, high)``; an
+    #: int field is searched over every integer in the range, a float one over a fine geometric grid.
+    #: ``None``: the method has no such knob (``base``). Used by :meth:`setting_for_xi`.
+    xi_knob: ClassVar[tuple[str, float, float] | None] = None
+
+    @classmethod
+    def setting_for_xi(cls, xi: float, shape: CutShape, base: dict | None = None) -> dict:
+        """The setting whose declared xi (:meth:`expected_xi`, the paper's payload convention) on
+        ``shape`` is nearest to ``xi`` (in log ratio; ties go to the smaller xi), so that methods can be
+        compared at equal xi. ``base`` holds the other parameters. The measured xi of a run is
+        recorded beside it; the nearest setting can be far from ``xi`` when the knob is coarse (e.g.
+        quantization's bits: xi = bits / 32 >= 1/32)."""
+        if cls.xi_knob is None:
+            raise ValueError(f"method {cls.name!r} has no compression knob (xi_knob); it runs at xi = 1 only")
+        if not 0 < xi <= 1:
+            raise ValueError(f"xi: {xi} must be in (0, 1]")
+        name, low, high = cls.xi_knob
+        ftype = next(f.type for f in dataclasses.fields(cls.Params) if f.name == name)
+        if ftype in (int, "int"):
+            candidates = list(range(int(low), int(high) + 1))
+        else:
+            import numpy as np
+            candidates = [float(f"{v:.4g}") for v in np.geomspace(low, high, 600)]
+        import math
+        best, best_d = None, math.inf
+        for v in candidates:
+            params = {**(base or {}), name: v}
+            try:
+                got = cls(shape, generator=None, **params).expected_xi()
+            except ValueError:            # outside what the method allows on this geometry
+                continue
+            d = abs(math.log(got / xi)) if got > 0 else math.inf
+            if d < best_d - 1e-12:
+                best, best_d = params, d
+        if best is None:
+            raise ValueError(f"method {cls.name!r}: no setting of {name} in [{low}, {high}] is valid on {shape}")
+        return best
+
     # ----- modules with parameters (e.g. a learned encoder / decoder) --------------------
     def client_module(self) -> nn.Module | None:
         return None
