@@ -1,6 +1,7 @@
 """The one plotting module (adc/report/plotting.py), the one table writer (adc/report/tables.py) and the one
 definition of "the first point that reaches X% of base" (adc/report/reach.py), as every figure and table uses them."""
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,7 +10,7 @@ from adc.core import methods
 from adc.core.methods import registry
 from adc.report import plotting, reach, tables
 
-ROOT = plotting.Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_registered_method_has_its_own_colour_marker_and_label():

@@ -5,10 +5,10 @@
   bars, the uncompressed base as a dashed line with its std band. Where a panel matches the
   paper (``reference/adc_paper_fig3.csv``), the paper's numbers are overlaid as hollow markers
   in the method's colour.
-
-Colours, markers, labels, panels and saving are :mod:`adc.report.plotting`'s.
 - :func:`accuracy_vs_communication`: test accuracy after every epoch against the cumulative
   bytes sent (log x), one line per method and setting (mean over seeds).
+
+Colours, markers, labels, panels and saving are :mod:`adc.report.plotting`'s.
 """
 from __future__ import annotations
 
