@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from adc import pipeline
+from adc.runtime.record import read_record
 
 ROOT = Path(__file__).resolve().parents[2]
 ANALYSES_DIR = "results/analyses"
@@ -219,7 +220,7 @@ def summarize_runs(metrics_paths) -> pd.DataFrame:
     df = collect(metrics_paths)
     extra = []
     for p in df["run_dir"]:
-        m = json.loads((Path(p) / "metrics.json").read_text())
+        m = read_record(Path(p) / "metrics.json")
         shape, details = m.get("shape", {}), m.get("method_details") or {}
         extra.append({"variant": Path(p).parts[-6], "split_index": shape.get("split_index"),
                       "batch_size": shape.get("batch_size"), "num_tokens": shape.get("num_tokens"),

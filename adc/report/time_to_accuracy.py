@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from adc.runtime.link import LINKS, LinkModel
+from adc.runtime.record import read_record
 
 TARGET = 0.90     # fraction of the panel's base accuracy for the "time to target" column
 
@@ -141,7 +142,7 @@ def load_runs(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise FileNotFoundError(f"no run folders (with metrics.json) under {[str(p) for p in paths]}")
     hist, runs = [], []
     for f in folders:
-        m = json.loads((f / "metrics.json").read_text())
+        m = read_record(f / "metrics.json")     # checked: one line naming file and field if bad
         cfg = m["config"]
         keys = {"dataset": cfg["dataset"], "model": cfg["model"], "method": m["method"],
                 "setting": setting_label(m.get("params") or {}), "seed": cfg["seed"]}
