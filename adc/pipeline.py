@@ -81,6 +81,11 @@ def _typed(value: str, types: list[str]):
         v = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
+    if isinstance(v, str) and "number" in types:      # YAML 1.1 reads 1e-3 as a string
+        try:
+            v = float(v)
+        except ValueError:
+            pass
     ok = (("integer" in types and isinstance(v, int) and not isinstance(v, bool))
           or ("number" in types and isinstance(v, (int, float)) and not isinstance(v, bool))
           or ("boolean" in types and isinstance(v, bool)) or ("null" in types and v is None))

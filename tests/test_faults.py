@@ -263,7 +263,8 @@ def test_a_shell_payload_in_a_config_runs_nothing(tmp_path):
     assert not list(project.rglob("PWNED*"))
     p = snakemake(project, "-n", "-p", "--cores", "1", "--config", "methods=[base]")
     cmd = next(line for line in (p.stdout + p.stderr).splitlines() if "train-job" in line)
-    assert cmd.lstrip().startswith("exec ") and f"'{BASE}/train.log'" in cmd   # quoted, exec'd
+    assert "exec python -m adc.pipeline train-job" in cmd and " '{\"" in cmd and "}' 1 >" in cmd   # exec'd, quoted
+    assert cmd.endswith(f"> {BASE}/train.log 2>&1")     # shlex.quote leaves a path of safe characters bare
 
 
 # ----- 5. checkpoints and options that do not change results -----------------------------------------
