@@ -30,9 +30,14 @@ localrules:
     time_to_accuracy,
 
 
+onerror:
+    pipeline.mark_summaries_stale("results", log)
+
+
 rule all:
     default_target: True
     input:
+        RUN_FILES,
         SUMMARY,
         TABLES,
         FIGURES,

@@ -21,6 +21,8 @@ import difflib
 import itertools
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 RUNS_DIR = "results/runs"
 #: TrainConfig keys the workflow sets itself (not from the config's ``train:``)
+#: characters a dataset, model, method or setting may use in a run folder's path (no shell syntax);
+#: the same pattern constrains the workflow's wildcards (workflow/rules/common.smk)
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.=,+\-]+")
 PER_RUN_KEYS = ("dataset", "model", "method", "params", "seed", "out", "threads", "progress")
 
 
@@ -76,6 +81,11 @@ def _typed(value: str, types: list[str]):
         v = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
+    if isinstance(v, str) and "number" in types:      # YAML 1.1 reads 1e-3 as a string
+        try:
+            v = float(v)
+        except ValueError:
+            pass
     ok = (("integer" in types and isinstance(v, int) and not isinstance(v, bool))
           or ("number" in types and isinstance(v, (int, float)) and not isinstance(v, bool))
           or ("boolean" in types and isinstance(v, bool)) or ("null" in types and v is None))
@@ -159,7 +169,7 @@ def _registry_messages(config: dict, check_train: bool = True) -> list[str]:
         seen.setdefault(name, d)
     models = available_models()
     for m in config.get("models", []):
-        if m not in models and m.split(".")[0] not in models:
+        if not valid_model_name(m, models):
             msgs.append(f"models: unknown model {m!r}{_suggest(m, models)}; allowed: vit_micro or a timm ViT/DeiT "
                         f"name such as deit_tiny_patch16_224, deit_small_patch16_224 ({len(models)} in all: "
                         f"python -c 'import adc.models as m; print(m.available_models())')")
@@ -201,12 +211,43 @@ def _registry_messages(config: dict, check_train: bool = True) -> list[str]:
         except Exception:   # a bad grid or override, reported above
             continue
         for params in settings:
+            if not SAFE_NAME.fullmatch(label := setting_label_of(params)):
+                msgs.append(f"settings.{m}: setting {label!r} has characters a run folder may not use; "
+                            f"allowed: letters, digits and _ . = , + -")
+                continue
             try:
                 reg[m].parse_params(dict(params))
             except (TypeError, ValueError) as e:
                 src = f"settings.{m}" if m in (config.get("settings") or {}) else f"{m} ({config.get('grid', 'demo')} grid)"
                 msgs.append(f"{src}: {e}")
     return msgs
+
+
+def check_config_file(path) -> int:
+    """``python -m adc.pipeline check-config FILE``: a workflow config file checked as Snakemake would
+    (extending config/default.yaml), malformed YAML named by file and line. Snakemake itself reads
+    ``--configfile`` before any of this project's code runs and names neither."""
+    from adc.runtime.config import read_config_file
+    try:
+        cfg = read_config_file(path)
+        base = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+        for k, v in cfg.items():
+            base[k] = {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        check_config(base)
+    except (ValueError, ConfigError) as e:
+        print(f"{e}", file=sys.stderr)
+        return 2
+    print(f"{path}: valid ({len(expand_runs(base))} runs)")
+    return 0
+
+
+def valid_model_name(name, models=None) -> bool:
+    """Exactly a model name (:func:`adc.core.models.is_model_name`) in the characters a run folder
+    may use: ``vit_micro.bogus`` or anything with shell syntax is not."""
+    from adc.core.models import available_models, is_model_name
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        return False
+    return is_model_name(name, models if models is not None else available_models())
 
 
 def check_config(config: dict, schema_path: str | Path = SCHEMA) -> None:
@@ -293,6 +334,103 @@ def run_config_json(config: dict, wildcards) -> str:
                                  int(wildcards.seed)), sort_keys=True)
 
 
+def setting_label_of(params: dict) -> str:
+    from adc.core.methods import setting_label
+    return setting_label(params)
+
+
+# ----- one training job: its config file, then the trainer, dying with the job --------------------
+def die_with_parent(sig: int = signal.SIGTERM, poll_s: float = 1.0) -> None:
+    """Send ``sig`` to this process when its parent (Snakemake, or the job's shell) dies.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG)``; everywhere: a watcher thread that notices the parent's pid
+    change. SIGTERM makes adc.train save its checkpoint and exit, so a SIGKILLed Snakemake leaves
+    no trainer behind and a rerun resumes.
+    """
+    import threading
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)     # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent == 1 or os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def train_job(config_path: str, run_config_text: str, threads: int) -> int:
+    """The train rule's job, in this process: write run_config.json (atomically), then train.
+
+    The trainer *is* the job process (the rule execs it; no shell wrapper stays behind) and dies
+    with its parent. The run folder is ``config_path``'s folder.
+    """
+    from adc.runtime import cli
+    from adc.runtime.checkpoint import atomic_write_text
+    die_with_parent()
+    cfg = json.loads(run_config_text)
+    out = Path(config_path).parent
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(config_path), json.dumps(cfg, sort_keys=True) + "\n")
+    return cli.main(["--config", str(config_path), "--threads", str(int(threads)), "--out", str(out)])
+
+
+# ----- stale runs and summaries --------------------------------------------------------------------
+STALE_NOTE = "STALE.txt"
+
+
+def stale_runs(config: dict, runs: list[Run]) -> dict[str, str]:
+    """{run folder: why} for runs whose metrics.json exists but is invalid, or whose files disagree
+    with each other or with the config (a missing file is Snakemake's to see)."""
+    from adc.runtime.record import RecordError, check_run_folder
+    out = {}
+    for r in runs:
+        if not Path(r.dir, "metrics.json").exists():
+            continue
+        try:
+            check_run_folder(r.dir, expected=run_config(config, r.dataset, r.model, r.method, r.setting, r.seed))
+        except RecordError as e:
+            out[r.dir] = str(e)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def warn_stale_runs(config: dict, runs: list[Run]) -> dict[str, str]:
+    """Name every stale run folder, one line each, with the fix.
+
+    Snakemake reruns a run whose files are missing (rule all asks for them) or whose config
+    changed (the run config is a param); a folder edited or corrupted by hand is named here, and
+    the aggregate leaves it out as a failed run, until it is removed and rerun."""
+    stale = stale_runs(config, runs)
+    for d, why in stale.items():
+        print(f"adc.pipeline: stale run {why}\n  to redo it: rm -r '{d}' (or --forcerun '{d}/metrics.json')",
+              file=sys.stderr)
+    return stale
+
+
+def mark_summaries_stale(results_dir: str | Path, log: str | None = None) -> None:
+    """After a failed Snakemake run: say, beside the summaries, that they may predate it.
+
+    The aggregate rule removes the note when it writes fresh summaries."""
+    results = Path(results_dir)
+    if not (results / "summary.csv").exists():
+        return
+    (results / STALE_NOTE).write_text(
+        "The last snakemake run failed (see " + (str(log) if log else ".snakemake/log/") + "): summary.csv, "
+        "summary_mean.csv, histories.csv, tables/ and paper_figs/ may not reflect every run in results/runs/.\n"
+        "Fix the failed job(s) (their train.log), then rerun snakemake; this note goes away when the "
+        "summaries are rebuilt.\n")
+    print(f"adc.pipeline: the summaries in {results}/ may be out of date: see {results / STALE_NOTE}", file=sys.stderr)
+
+
 # ----- one training job per GPU (local runs) -----------------------------------------------------
 def _gpu_ids() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -342,7 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["gpu-slot"] and "--" in argv and argv[-1] != "--":
         gpu_slot(argv[argv.index("--") + 1:])          # does not return
-    print("usage: python -m adc.pipeline gpu-slot -- CMD [ARGS...]", file=sys.stderr)
+    if argv[:1] == ["check-config"] and len(argv) == 2:
+        return check_config_file(argv[1])
+    if argv[:1] == ["train-job"] and len(argv) == 4:
+        return train_job(argv[1], argv[2], int(argv[3]))
+    print("usage: python -m adc.pipeline gpu-slot -- CMD [ARGS...]\n"
+          "       python -m adc.pipeline check-config CONFIG.yaml\n"
+          "       python -m adc.pipeline train-job RUN_CONFIG_JSON_PATH RUN_CONFIG_JSON THREADS", file=sys.stderr)
     return 2
 
 

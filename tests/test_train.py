@@ -133,7 +133,7 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_resume_is_exact(tmp_path):
     from adc.runtime.errors import Interrupted
     with pytest.raises(Interrupted, match="checkpoint saved"):
         run.run(log=lambda *_: None)
-    state = torch.load(Path(cfg.out) / "checkpoint.pt", weights_only=False)
+    state = torch.load(Path(cfg.out) / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 1 and state["batch_in_epoch"] == 7
     resumed = train(cfg, log=lambda *_: None)
     assert {k: resumed[k] for k in NUMBERS} == {k: ref[k] for k in NUMBERS}

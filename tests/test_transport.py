@@ -98,7 +98,7 @@ def test_two_process_checkpoint_resumes_exactly(tmp_path):
         run.train_step = step_then_signal
         with pytest.raises(Interrupted, match="checkpoint saved"):
             run.run(**QUIET)
-    state = torch.load(Path(cfg.out) / "checkpoint.pt", weights_only=False)
+    state = torch.load(Path(cfg.out) / "checkpoint.pt", weights_only=True)
     assert state["batch_in_epoch"] == 7 and any(k.startswith("server.") for k in state["model"])
     with distributed_client(cfg) as run:
         m = run.run(**QUIET)

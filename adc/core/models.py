@@ -32,6 +32,18 @@ def available_models() -> list[str]:
     return ["vit_micro"] + timm.list_models(["deit_*", "vit_*"])
 
 
+def is_model_name(name, models=None) -> bool:
+    """Exactly a model name: a timm model (``vit_micro`` included), or one with one of its timm
+    pretrained tags (``deit_tiny_patch16_224.fb_in1k``); ``vit_micro.bogus`` is not."""
+    if not isinstance(name, str):
+        return False
+    models = models if models is not None else timm.list_models()
+    if name in models:
+        return True
+    base, _, tag = name.partition(".")
+    return bool(tag) and base in models and name in timm.list_pretrained(f"{base}.*")
+
+
 class WeightsUnavailableError(FileNotFoundError):
     """Pretrained weights asked for that are neither in the local cache nor downloadable now."""
 
@@ -50,7 +62,7 @@ def create_model(name: str, num_classes: int, in_chans: int | None = None, img_s
     The head is sized to ``num_classes``: a pretrained head of another size is dropped and
     re-initialised, the position embedding is resampled to ``img_size``.
     """
-    if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
+    if not is_model_name(name):
         raise ValueError(f"model: unknown model {name!r}; use 'vit_micro' or a timm ViT/DeiT name "
                          f"such as 'deit_tiny_patch16_224' (see `python -m adc.train --help`)")
     extra = dict(kwargs)
@@ -98,10 +110,19 @@ def load_weights(model: VisionTransformer, path: str) -> dict:
     if not p.is_file():
         raise FileNotFoundError(f"weights: {str(p)!r} is not a file; give a weights file (.safetensors, .pth, "
                                 f".pt, .bin or .npz) or use pretrained: true to download timm's")
-    if p.suffix == ".npz":
-        model.load_pretrained(str(p))    # timm's big_vision loader: resamples, skips a head of another size
-        return {"dropped": [], "format": "npz"}
-    sd = timm_load_state_dict(str(p), weights_only=True)
+    try:
+        if p.suffix == ".npz":
+            model.load_pretrained(str(p))    # timm's big_vision loader: resamples, skips a head of another size
+            return {"dropped": [], "format": "npz"}
+        sd = timm_load_state_dict(str(p), weights_only=True)    # tensors only: a weights file runs no code
+    except (ValueError, FileNotFoundError):
+        raise
+    except Exception as e:   # safetensors, pickle, zip and numpy each raise their own kind for a garbage file
+        why = " ".join(str(e).split())[:160] or type(e).__name__
+        raise ValueError(f"weights: {str(p)!r} is not a readable weights file ({type(e).__name__}: {why}); "
+                         f"give a .safetensors/.pth/.pt/.bin/.npz state dict saved from the model") from None
+    if not isinstance(sd, dict) or not all(hasattr(v, "shape") for v in sd.values()):
+        raise ValueError(f"weights: {str(p)!r} holds no state dict of tensors; give one saved from the model")
     sd = checkpoint_filter_fn(sd, model)
     own = model.state_dict()
     dropped = []

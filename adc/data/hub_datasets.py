@@ -156,13 +156,18 @@ class ImageDataset(Dataset):
     @staticmethod
     def decode(cell):
         from PIL import Image
-        if cell.get("bytes"):
-            img = Image.open(io.BytesIO(cell["bytes"]))
-        elif cell.get("path"):
-            img = Image.open(cell["path"])
-        else:
-            raise ValueError("image: a row has neither bytes nor a path")
-        return img.convert("RGB")
+        try:
+            if cell.get("bytes"):
+                img = Image.open(io.BytesIO(cell["bytes"]))
+            elif cell.get("path"):
+                img = Image.open(cell["path"])
+            else:
+                raise ValueError("image: a row has neither bytes nor a path")
+            return img.convert("RGB")
+        except (OSError, SyntaxError) as e:    # PIL: UnidentifiedImageError, truncated file, bad header
+            where = cell.get("path") or "an image stored in the data files"
+            raise ValueError(f"image {where}: cannot be decoded ({type(e).__name__}: {e}); "
+                             f"remove or replace it") from None
 
     @staticmethod
     def _apply(transform, img, seed):
@@ -306,6 +311,51 @@ def _label_column(ds, preferred: str | None) -> str:
     return cands[0]
 
 
+def _encode_string_labels(dsd, label_column: str):
+    """String labels (class names) -> a ClassLabel over the sorted names of every split (one mapping)."""
+    import datasets as hfds
+    first = next(iter(dsd.values()))
+    f = first.features[label_column]
+    if not (isinstance(f, hfds.Value) and f.dtype in ("string", "large_string")):
+        return dsd
+    names = sorted({v for d in dsd.values() for v in d.unique(label_column) if v is not None})
+    return hfds.DatasetDict({k: d.cast_column(label_column, hfds.ClassLabel(names=names)) for k, d in dsd.items()})
+
+
+def _one_class_message(name: str, classes: list) -> str:
+    return (f"dataset {name}: has one class ({classes[0]!r}); a classifier needs at least 2: "
+            f"put each class's images in its own folder, DIR/<class>/*.jpg")
+
+
+def verify_images(ds, image_column: str, name: str, cache_dir: str | Path | None = None) -> None:
+    """Decode every image of a local dataset once, before training; name the first bad file.
+
+    A dataset that passed is remembered (a marker keyed by its Arrow fingerprint under
+    ``~/.cache/adc-bench/verified``), so later runs skip the check."""
+    import hashlib
+    import datasets as hfds
+    from PIL import Image
+    key = hashlib.sha256(f"{ds._fingerprint}:{image_column}:{len(ds)}".encode()).hexdigest()[:24]
+    marker = Path(cache_dir or Path.home() / ".cache" / "adc-bench" / "verified") / key
+    if marker.exists():
+        return
+    raw = ds.cast_column(image_column, hfds.Image(decode=False))
+    for i in range(len(raw)):
+        cell = raw[i][image_column]
+        try:
+            with (Image.open(io.BytesIO(cell["bytes"])) if cell.get("bytes") else Image.open(cell["path"])) as img:
+                img.load()
+        except Exception as e:
+            where = cell.get("path") or f"row {i}"
+            raise ValueError(f"dataset {name}: image {where} cannot be decoded ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:120]}); remove or replace it") from None
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{name}\n")
+    except OSError:
+        pass
+
+
 def _classes(splits: list, label_column: str) -> list[str]:
     import datasets as hfds
     import pyarrow.compute as pc
@@ -328,6 +378,8 @@ def make_bundle(name: str, train, test, image_column: str, label_column: str, nu
     from adc.data.transforms import TransformConfig, build_transform, model_data_config
     classes = class_names or _classes([train, test], label_column)
     n = num_classes or len(classes)
+    if n < 2:
+        raise ValueError(_one_class_message(name, classes or ["?"]))
     if len(classes) != n:
         raise ValueError(f"dataset {name}: the label column {label_column!r} has {len(classes)} classes, "
                          f"expected {n}")
@@ -393,7 +445,13 @@ def load_local_dataset(kind: str, path: str | None = None, model: str = "vit_mic
     name = f"{kind}:{path}"
     first = next(iter(dsd.values()))
     image_column = _image_column(first, None)
+    if kind == "imagefolder" and "label" not in first.features:   # HF drops the labels of a single folder
+        classes = sorted(d.name for d in Path(path).expanduser().iterdir() if d.is_dir()) or [Path(path).name]
+        raise ValueError(_one_class_message(name, classes))
     label_column = _label_column(first, None)
+    dsd = _encode_string_labels(dsd, label_column)                # parquet with class names as labels
+    for split in dsd.values():
+        verify_images(split, image_column, name)                  # once per dataset, before any training
     train, test = _held_out(dsd, label_column, name)
     return make_bundle(name, train, test, image_column, label_column, None, None, model, image_size, None,
                        num_workers, pin_memory, transforms)

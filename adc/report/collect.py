@@ -17,7 +17,6 @@ The tables themselves are :mod:`adc.report.tables`; communication to a target ac
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +30,13 @@ MB = 1e6            # megabytes in the tables and figures: 10^6 bytes
 
 # ----- the runs --------------------------------------------------------------------------------
 def read_metrics(path: str | Path) -> dict:
-    """A run's ``metrics.json`` (the file, or the run folder holding it) as a dict."""
+    """A run's ``metrics.json`` (the file, or the run folder holding it), checked against the one
+    record type (:mod:`adc.runtime.record`); a bad one raises ``RecordError`` naming file and field."""
+    from adc.runtime.record import read_record
     p = Path(path)
     if p.is_dir():
         p = p / "metrics.json"
-    return json.loads(p.read_text())
+    return read_record(p)
 
 
 def run_keys(path: str | Path) -> dict:
@@ -47,11 +48,29 @@ def run_keys(path: str | Path) -> dict:
     return {"dataset": dataset, "model": model, "method": method, "setting": setting, "seed": int(seed[4:])}
 
 
-def collect(metrics_paths) -> pd.DataFrame:
-    """One row per run: keys, ``param_*`` columns, metrics, and the run folder."""
+def read_run(metrics_path) -> dict:
+    """The one reader of a run for the tables: its metrics.json checked against the record schema
+    (:mod:`adc.runtime.record`) and its folder for completeness; :class:`RecordError` names file and field."""
+    from adc.runtime.record import check_run_folder, read_record
+    p = Path(metrics_path)
+    return check_run_folder(p.parent) if p.name == "metrics.json" else read_record(p)
+
+
+def collect(metrics_paths, failures: list | None = None) -> pd.DataFrame:
+    """One row per run: keys, ``param_*`` columns, metrics, and the run folder.
+
+    A run that cannot be read (:func:`read_run`) raises, or, when a ``failures`` list is given, is
+    appended to it as a :class:`~adc.runtime.record.RecordError` and left out."""
+    from adc.runtime.record import RecordError
     rows = []
     for p in metrics_paths:
-        m = read_metrics(p)
+        try:
+            m = read_run(p)
+        except RecordError as e:
+            if failures is None:
+                raise
+            failures.append(e)
+            continue
         row = run_keys(p)
         row.update({f"param_{k}": v for k, v in sorted((m.get("params") or {}).items())})
         row.update({k: m.get(k, np.nan) for k in METRICS})
@@ -117,13 +136,28 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return sort_runs(out.reset_index())
 
 
-def aggregate(metrics_paths, summary_out, mean_out, histories_out, history_paths=None) -> pd.DataFrame:
-    runs = collect(metrics_paths)
+def aggregate(metrics_paths, summary_out, mean_out, histories_out, history_paths=None, failures=None) -> pd.DataFrame:
+    """Write the three tables of the runs that read cleanly; each is written beside its target and
+    renamed over it only when complete. Unreadable runs go to ``failures`` (a list) when given,
+    else raise. Histories are those of the runs in the summary."""
+    from adc.runtime.record import RecordError
+    runs = collect(metrics_paths, failures=failures)
+    good = set(runs["run_dir"]) if len(runs) else set()
     if history_paths is None:
         history_paths = [Path(p).with_name("history.csv") for p in metrics_paths]
-    for path in (summary_out, mean_out, histories_out):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(summary_out, index=False)
-    summarize(runs).to_csv(mean_out, index=False)
-    collect_histories(history_paths).to_csv(histories_out, index=False)
+    history_paths = [h for h in history_paths if str(Path(h).parent) in good]
+    try:
+        histories = collect_histories(history_paths)
+    except Exception as e:                      # a history.csv that pandas cannot read
+        if failures is None:
+            raise
+        failures.append(RecordError(history_paths[0] if len(history_paths) == 1 else "history.csv", None,
+                                    f"unreadable ({type(e).__name__}: {e})"))
+        histories = pd.DataFrame(columns=KEYS + ["seed"])
+    for path, df in ((summary_out, runs), (mean_out, summarize(runs)), (histories_out, histories)):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        df.to_csv(tmp, index=False)
+        tmp.replace(path)
     return runs

@@ -97,9 +97,11 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     a = p.parse_args(argv)
     base: dict = {}
     if a.config:
-        import yaml
-        base = yaml.safe_load(Path(a.config).read_text()) or {}
-    params = dict(base.get("params", {}))
+        from adc.runtime.config import read_config_file
+        base = read_config_file(a.config)          # malformed YAML, a list: one line naming file and line
+    if not isinstance(base.get("params") or {}, dict):
+        raise ValueError(f"{a.config}: params: expected a mapping of method parameters, got {base['params']!r}")
+    params = dict(base.get("params") or {})
     for item in a.param:
         if "=" not in item:
             p.error(f"--param {item!r}: expected NAME=VALUE, e.g. --param xi=0.1")
@@ -112,7 +114,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
         if k not in base or v != defaults.get(k):
             merged[k] = v
     merged["params"] = params
-    return TrainConfig.from_dict(merged)
+    return TrainConfig.from_dict(merged, source=a.config or "config")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,9 @@ Unknown keys are rejected with the list of allowed ones (the nanoGPT way, with n
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
+from pathlib import Path
 from dataclasses import dataclass, field
 
 
@@ -76,12 +79,103 @@ class TrainConfig:
         return "budget", float(self.budget_epochs if self.budget_epochs is not None else self.DEFAULT_BUDGET_EPOCHS)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        """A config from a mapping; values are coerced to the field's type where unambiguous
+        (:func:`coerce_value`), else refused in one line naming ``source``, the key and the type."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: expected a mapping of options (key: value), got a {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"config: unknown key(s) {unknown}; allowed: {sorted(names)}")
-        return cls(**d)
+            raise ValueError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: coerce_value(v, hints[k], k, source) for k, v in d.items()})
+
+    @classmethod
+    def from_file(cls, path) -> "TrainConfig":
+        """A config from a YAML or JSON file (``--config FILE``)."""
+        return cls.from_dict(read_config_file(path), source=str(path))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# ----- reading a config file ----------------------------------------------------------------------
+def read_config_file(path) -> dict:
+    """The mapping in a YAML/JSON config file; malformed YAML is named by file and line."""
+    import yaml
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if ctx and cmark is not None:
+            what += f", {ctx} started at line {cmark.line + 1}"
+        raise ValueError(f"{path}:{where}: malformed YAML ({what})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of options (key: value, e.g. 'lr: 0.001'), "
+                         f"got a YAML {type(data).__name__}")
+    return data
+
+
+def _type_name(tp) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    base = args[0] if args else tp
+    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            dict: "a mapping"}.get(base, str(base))
+    return name + (" or null" if type(None) in typing.get_args(tp) else "")
+
+
+def coerce_value(value, tp, key: str, source: str = "config"):
+    """``value`` as the field type ``tp`` where that is unambiguous, else one-line ValueError.
+
+    ``"1e-3"`` (YAML reads it as a string) -> 0.001 for a float; ``"0"`` -> 0 and ``2.0`` -> 2 for an
+    integer; ``"true"`` -> True for a bool. ``1.5`` for an integer, ``"fast"`` for a number and
+    ``1`` for a bool are refused.
+    """
+    args = typing.get_args(tp)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ValueError(f"{source}: {key}: null is not allowed; expected {_type_name(tp)}")
+    base = next((a for a in args if a is not type(None)), tp) if args else tp
+    base = typing.get_origin(base) or base
+    bad = ValueError(f"{source}: {key}: {value!r} is not {_type_name(tp)}")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise bad
+    if base in (int, float):
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, str):
+            try:
+                value = float(value.strip()) if base is float or any(c in value for c in ".eE") \
+                    else int(value.strip())
+            except ValueError:
+                raise bad from None
+        if not isinstance(value, (int, float)):
+            raise bad
+        if base is int:
+            if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+                raise ValueError(f"{source}: {key}: {value!r} is not an integer (whole numbers only)")
+            return int(value)
+        return float(value)
+    if base is str:
+        if isinstance(value, (dict, list)):
+            raise bad
+        return value if isinstance(value, str) else str(value)
+    if base is dict and not isinstance(value, dict):
+        raise bad
+    return value

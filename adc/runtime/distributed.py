@@ -176,8 +176,8 @@ class ClientRun(SplitRun):
         s["wire"] = {"client": self.wire_totals().to_dict(), "server": srv["wire"]}
         return s
 
-    def load_state_dict(self, s: dict) -> None:
-        super().load_state_dict(s)
+    def load_state_dict(self, s: dict, log=print) -> None:
+        super().load_state_dict(s, log=log)
         server = {"model": {k: v for k, v in s["model"].items() if k.startswith("server.")}, "server_opt": s["server_opt"],
                   "server_module": s["method_modules"].get("server_module"), "rng": s["rng"].get("server"),
                   "wire": s.get("wire", {}).get("server")}

@@ -37,10 +37,11 @@ from adc.core.methods import CutShape, create_method
 from adc.core.models import create_model, default_split_index
 from adc.core.split import SplitViT
 from adc.data import carve_validation, eval_batches, load_dataset, num_batches, train_batches
-from adc.runtime.checkpoint import CHECKPOINT, atomic_torch_save, atomic_write_text
+from adc.runtime.checkpoint import CHECKPOINT, _atomic, atomic_torch_save, check_writable, load_checkpoint
 from adc.runtime.config import TrainConfig
 from adc.runtime.errors import Interrupted, NonFiniteError
 from adc.runtime.link import LinkModel
+from adc.runtime.record import RESULT_NEUTRAL_KEYS, config_differences, write_record
 
 # ----------------------------------------------------------------------------------------------
 def resolve_device(name: str) -> torch.device:
@@ -53,7 +54,6 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_determinism(cfg: TrainConfig) -> None:
-    import os
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.deterministic:
@@ -78,6 +78,17 @@ def versions() -> dict:
             "torchvision": torchvision.__version__, "numpy": np.__version__, "adc_bench": __import__("adc").__version__}
 
 
+def numpy_rng_state() -> list:
+    """NumPy's global RNG state as plain values and a tensor (a checkpoint holds no NumPy objects)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+
+
+def set_numpy_rng_state(state) -> None:
+    name, keys, pos, has_gauss, cached = state
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
+
+
 # ----------------------------------------------------------------------------------------------
 class SplitRun:
     """Everything one training run holds: model halves, method, optimizers, counters, RNGs."""
@@ -91,6 +102,10 @@ class SplitRun:
         random.seed(cfg.seed)
 
         self.data = self.load_data()
+        if cfg.batch_size > self.data.num_train:
+            print(f"adc.train: warning: batch_size {cfg.batch_size} is larger than the {self.data.num_train} "
+                  f"training samples of {cfg.dataset!r}: every step is one full batch of {self.data.num_train}; "
+                  f"lower batch_size for minibatch training", file=sys.stderr)
         vit = create_model(cfg.model, self.data.num_classes, in_chans=self.data.in_chans,
                            img_size=self.data.img_size, pretrained=cfg.pretrained and not cfg.weights,
                            **({"weights": cfg.weights} if cfg.weights else {}))
@@ -231,16 +246,23 @@ class SplitRun:
             "history": self.history, "loss_sum": self.loss_sum.cpu(), "loss_count": self.loss_count,
             "first_bad_step": self.first_bad_step.cpu(), "wall_seconds": self.wall_before + self.elapsed(),
             "link_seconds": self.link_seconds,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(), "python": random.getstate(),
                     "method": self.generator.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
 
-    def load_state_dict(self, s: dict) -> None:
-        if s["config"] != self.cfg.to_dict():
-            diff = {k: (s["config"].get(k), v) for k, v in self.cfg.to_dict().items() if s["config"].get(k) != v}
+    def check_checkpoint_config(self, saved: dict, log=print) -> None:
+        """Refuse a checkpoint whose result-changing keys differ; name the other differences and go on."""
+        now = self.cfg.to_dict()
+        if diff := config_differences(saved, now):
             raise ValueError(f"checkpoint: {self.checkpoint_path} was written by a different config {diff} "
                              f"(checkpoint, now); delete it or use another --out")
+        if neutral := sorted(k for k in RESULT_NEUTRAL_KEYS if saved.get(k) != now.get(k)):
+            log(f"note: resuming {self.checkpoint_path} written with other {', '.join(neutral)} "
+                f"(these do not change the result)")
+
+    def load_state_dict(self, s: dict, log=print) -> None:
+        self.check_checkpoint_config(s["config"], log)
         self.load_weights(s)
         self.client_opt.load_state_dict(s["client_opt"])
         self.server_opt.load_state_dict(s["server_opt"])
@@ -252,7 +274,7 @@ class SplitRun:
         self.link_seconds = s.get("link_seconds", 0.0)
         rng = s["rng"]
         torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
+        set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
         self.generator.set_state(rng["method"])
         if rng.get("cuda") is not None and torch.cuda.is_available():
@@ -271,9 +293,9 @@ class SplitRun:
     # ----- the loop -----------------------------------------------------------------------------
     def run(self, log=print) -> dict:
         out = Path(self.cfg.out)
-        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out)                      # before any training: a read-only folder fails now
         if self.checkpoint_path.exists():
-            self.load_state_dict(torch.load(self.checkpoint_path, map_location=self.device, weights_only=False))
+            self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device), log=log)
             log(f"resumed from {self.checkpoint_path}: epoch {self.epoch}, batch {self.batch_in_epoch}, "
                 f"step {self.meter.steps}")
         self._t0 = time.perf_counter()
@@ -308,9 +330,14 @@ class SplitRun:
             bar.close()
             for s, h in old.items():
                 signal.signal(s, h)
-        if self.cfg.save_model:
-            atomic_torch_save({"config": self.cfg.to_dict(), **self.weights_state()}, out / "model.pt")
-        metrics = self.write_results(out)
+        try:
+            if self.cfg.save_model:
+                atomic_torch_save({"config": self.cfg.to_dict(), **self.weights_state()}, out / "model.pt")
+            metrics = self.write_results(out)
+        except BaseException:            # e.g. a full disk: keep the finished training for the rerun
+            with contextlib.suppress(Exception):
+                self.save_checkpoint()
+            raise
         self.checkpoint_path.unlink(missing_ok=True)
         return metrics
 
@@ -373,12 +400,11 @@ class SplitRun:
             **self.extra_metrics(),
         }
         if self.history:
-            with open(out / ".history.csv.tmp", "w", newline="") as f:
+            with _atomic(out / "history.csv") as tmp, open(tmp, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(self.history[0]))
                 w.writeheader()
                 w.writerows(self.history)
-            os.replace(out / ".history.csv.tmp", out / "history.csv")
-        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
+        write_record(out, json.loads(json.dumps(metrics, default=str)))   # checked against adc.runtime.record
         return metrics
 
     def extra_metrics(self) -> dict:
@@ -393,7 +419,7 @@ def load_trained(out_dir: str | Path, device: str = "cpu") -> SplitRun:
     path = Path(out_dir) / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; train with save_model: true (--save-model) to keep the weights")
-    s = torch.load(path, map_location=device, weights_only=False)
+    s = load_checkpoint(path, map_location=device)
     cfg = TrainConfig.from_dict({**s["config"], "device": device, "out": str(out_dir)})
     run = SplitRun(cfg)
     run.load_weights(s)

@@ -148,13 +148,50 @@ class Wire:
 
 
 def blob_message(obj) -> Message:
-    """Any picklable object (a state dict) as a one-tensor message (control traffic: checkpoints)."""
-    import io
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return Message({"blob": torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)})
+    """A nested state (dicts, lists, tuples, numbers, strings, tensors) as a message of tensors plus
+    one JSON skeleton (control traffic: checkpoints). Nothing is pickled: the peer's
+    :func:`blob_object` only parses JSON and rebuilds tensors of the wire's dtypes."""
+    tensors: dict[str, Tensor] = {}
+
+    def enc(x):
+        if isinstance(x, Tensor):
+            key = f"t{len(tensors)}"
+            tensors[key] = x.detach()
+            return {"tensor": key}
+        if isinstance(x, dict):
+            return {"dict": [[enc(k), enc(v)] for k, v in x.items()]}
+        if isinstance(x, tuple):
+            return {"tuple": [enc(v) for v in x]}
+        if isinstance(x, list):
+            return [enc(v) for v in x]
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise TypeError(f"wire: a {type(x).__name__} cannot cross as a blob (tensors, numbers, strings, "
+                        f"dicts, lists and tuples only)")
+
+    skeleton = json.dumps(enc(obj), separators=(",", ":"), allow_nan=True).encode()
+    if "json" in tensors:
+        raise AssertionError("unreachable: tensor keys are t<N>")
+    return Message({"json": torch.frombuffer(bytearray(skeleton), dtype=torch.uint8), **tensors})
 
 
 def blob_object(msg: Message, map_location=None):
-    import io
-    return torch.load(io.BytesIO(bytes(msg["blob"].cpu().numpy())), map_location=map_location, weights_only=False)
+    """The state :func:`blob_message` sent: JSON and tensors only, no code."""
+    tensors = msg.tensors
+
+    def dec(x):
+        if isinstance(x, list):
+            return [dec(v) for v in x]
+        if isinstance(x, dict):
+            (kind, v), = x.items()
+            if kind == "tensor":
+                t = tensors[v]
+                return t.to(map_location) if map_location is not None else t
+            if kind == "tuple":
+                return tuple(dec(i) for i in v)
+            if kind == "dict":
+                return {dec(k): dec(val) for k, val in v}
+            raise ValueError(f"wire: unknown blob node {kind!r}")
+        return x
+
+    return dec(json.loads(bytes(tensors["json"].cpu().numpy())))

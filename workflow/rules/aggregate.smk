@@ -9,6 +9,7 @@ rule aggregate:
         summary="results/summary.csv",
         mean="results/summary_mean.csv",
         histories="results/histories.csv",
+        failed="results/summary_failed.csv",  # runs left out: path, field, problem
     log:
         "results/logs/aggregate.log",
     script:

@@ -21,6 +21,12 @@ except pipeline.ConfigError as e:
 validate(config, "../schemas/config.schema.yaml")  # and fill in the schema's defaults
 
 RUNS = pipeline.expand_runs(config)
+# A run is complete only with all three files, consistent with each other and with the config.
+# Rule all asks for them, so a missing file reruns its run (Snakemake 9 would skip a missing
+# intermediate file otherwise); a run whose files disagree is named here and left out by aggregate.
+RUN_FILES = [f"{r.dir}/{name}" for r in RUNS for name in ("metrics.json", "history.csv", "run_config.json")]
+if workflow.is_main_process:
+    pipeline.warn_stale_runs(config, RUNS)
 SUMMARY = ["results/summary.csv", "results/summary_mean.csv", "results/histories.csv"]
 TABLES = expand(
     "results/tables/{name}.{ext}", name=["accuracy", "comm_to_target"], ext=["md", "tex"]
@@ -32,9 +38,9 @@ FIGURES = expand(
 )
 
 
-wildcard_constraints:
-    dataset=r"[^/]+",
-    model=r"[^/]+",
-    method=r"[^/]+",
-    setting=r"[^/]+",
+wildcard_constraints:  # pipeline.SAFE_NAME: no shell syntax can reach a job through a path
+    dataset=r"[A-Za-z0-9_.=,+\-]+",
+    model=r"[A-Za-z0-9_.=,+\-]+",
+    method=r"[A-Za-z0-9_.=,+\-]+",
+    setting=r"[A-Za-z0-9_.=,+\-]+",
     seed=r"\d+",

@@ -1,6 +1,11 @@
 # One training run per dataset, model, method, setting and seed. adc.train keeps
 # checkpoint.pt in the run folder while it runs (not a declared output: an interrupted job
 # resumes from it when rerun) and writes metrics.json only when the run is complete.
+#
+# The job is one process: the shell execs `python -m adc.pipeline train-job`, which writes
+# run_config.json and trains in the same process, and dies with Snakemake (SIGTERM: it saves
+# its checkpoint). Every interpolation is quoted; names are checked exactly (adc.pipeline).
+# The run config is a param: change it and Snakemake reruns the run (--rerun-triggers params).
 
 
 rule train:
@@ -20,6 +25,5 @@ rule train:
         # minutes; a retry (--retries) gets more and resumes from the checkpoint
         runtime=lambda wc, attempt: config["resources"]["runtime"] * attempt,
     shell:
-        "printf '%s\\n' {params.run_config:q} > {output.config} && "
-        "{params.gpu_slot}python -m adc.train --config {output.config} --threads {threads} "
-        "--out $(dirname {output.metrics}) > {log} 2>&1"
+        "exec {params.gpu_slot}python -m adc.pipeline train-job {output.config:q} {params.run_config:q} "
+        "{threads} > {log:q} 2>&1"
