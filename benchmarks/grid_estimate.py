@@ -167,31 +167,31 @@ def main(argv=None) -> int:
               "dataset_sizes": DATASET_SIZES, "command": "python benchmarks/grid_estimate.py " + " ".join(
                   argv if argv is not None else sys.argv[1:])}
 
-    lines = [f"# Wall-clock estimate of the paper grid ({unit}, timed on {device}: {where})", "",
+    from adc.report import tables
+    header = ["dataset", "model", "runs", "steps", unit, "PFLOP",
+              f"GPU-hours projected ({a.gpu_tflops:g} TFLOP/s, >= {a.gpu_step_ms:g} ms/step, assumed)", "step time"]
+    rows = [[g["dataset"], g["model"], g["runs"], f"{g['steps']:,}", f"{g['hours']:,.1f}", f"{g['pflops']:,.1f}",
+             f"{g['gpu_hours_projected']:,.1f}", g["step_time_source"]] for g in per_group]
+    rows.append(["**total**", "", total["runs"], "", f"{total['hours']:,.1f}", f"{total['pflops']:,.1f}",
+                 f"{total['gpu_hours_projected']:,.1f}", ""])
+    no_gpu = [] if gpu_timed else [
+        f"No GPU timings in {a.summary}: hours are for this CPU. The GPU column charges each step its FLOPs at an "
+        f"assumed sustained {a.gpu_tflops:g} TFLOP/s, and at least an assumed {a.gpu_step_ms:g} ms; rerun "
+        f"`python benchmarks/run.py` on a GPU for measured GPU-hours.\n"]
+    parts = [f"# Wall-clock estimate of the paper grid ({unit}, timed on {device}: {where})\n", *no_gpu,
              f"{cfg['seeds']} seeds, batch {B}, budget {E:g} uncompressed epochs, methods: "
              f"{', '.join(methods)} at their paper grids. Measured base split step (DeiT-Tiny, B = {B}): "
-             f"{step_base:.3f} s on {device}.", "",
-             f"| dataset | model | runs | steps | {unit} | PFLOP | GPU-hours projected ({a.gpu_tflops:g} TFLOP/s, "
-             f">= {a.gpu_step_ms:g} ms/step, assumed) | step time |", "|---|---|---|---|---|---|---|---|"]
-    for g in per_group:
-        lines.append(f"| {g['dataset']} | {g['model']} | {g['runs']} | {g['steps']:,} | {g['hours']:,.1f} | "
-                     f"{g['pflops']:,.1f} | {g['gpu_hours_projected']:,.1f} | {g['step_time_source']} |")
-    lines.append(f"| **total** | | {total['runs']} | | {total['hours']:,.1f} | {total['pflops']:,.1f} | "
-                 f"{total['gpu_hours_projected']:,.1f} | |")
-    lines += ["", f"Longest single run: {longest['method']} {longest['setting']} on {longest['dataset']} / "
-              f"{longest['model']}: {longest['steps']:,} steps, {longest['hours']:,.1f} {unit}, "
-              f"{longest['gpu_hours_projected']:,.1f} GPU-hours projected"
-              + (f" (config/paper.yaml allows {cfg['runtime_min']} min per job)" if cfg.get("runtime_min") else "")
-              + ".", "", "## Assumptions", "", result["assumptions"], ""]
-    if not gpu_timed:
-        lines.insert(2, f"No GPU timings in {a.summary}: hours are for this CPU. The GPU column charges each "
-                        f"step its FLOPs at an assumed sustained {a.gpu_tflops:g} TFLOP/s, and at least an assumed "
-                        f"{a.gpu_step_ms:g} ms; rerun `python benchmarks/run.py` on a GPU for measured GPU-hours.\n")
-    text = "\n".join(lines) + "\n"
+             f"{step_base:.3f} s on {device}.\n",
+             tables.markdown(tables.frame(header, rows)),
+             f"Longest single run: {longest['method']} {longest['setting']} on {longest['dataset']} / "
+             f"{longest['model']}: {longest['steps']:,} steps, {longest['hours']:,.1f} {unit}, "
+             f"{longest['gpu_hours_projected']:,.1f} GPU-hours projected"
+             + (f" (config/paper.yaml allows {cfg['runtime_min']} min per job)" if cfg.get("runtime_min") else "")
+             + ".\n", "## Assumptions\n", result["assumptions"] + "\n"]
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
+    text = tables.write(out.with_suffix(".md"), parts)
     print(text)
     print(f"-> {out.with_suffix('.json')}, {out.with_suffix('.md')}")
     return 0

@@ -1,5 +1,5 @@
-"""The paper's other figures (adc/report/analyses.py): configs, grid-search table and heatmap, cluster pictures,
-ablation figures. Fabricated metrics for the tables; one tiny trained ADC run for the cluster picture."""
+"""The paper's other figures (the package adc/report/analyses/): configs, grid-search table and heatmap, cluster
+pictures, ablation figures. Fabricated metrics for the tables; one tiny trained ADC run for the cluster picture."""
 import itertools
 import json
 import math
@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from adc.report import analyses as A
+from adc.report import analyses as A, tables
+from adc.report.analyses import ablations, cluster_pictures as CP, grid_search as G
+from adc.report.analyses.common import ROOT
+
+
+def md_row(text: str, *cells) -> bool:
+    """Some row of a Markdown table in ``text`` starts with ``cells``."""
+    return any(list(r[:len(cells)]) == [str(c) for c in cells]
+               for t in tables.read_markdown(text) for r in t.itertuples(index=False))
 
 
 # ----- the analysis files -----------------------------------------------------------------------------
@@ -25,6 +33,17 @@ def test_default_files_define_every_analysis_small():
     assert an["cluster_pictures"].config["train"]["save_model"] is True
     for r in an["ablation_split"].runs():
         assert r.dir.startswith(f"results/analyses/ablation_split/{r.variant}/digits/vit_micro/")
+
+
+def test_kinds_are_one_dispatch_table_and_root_is_the_repository():
+    assert (ROOT / "Snakefile").is_file() and ROOT == A.ROOT and (ROOT / "adc" / "report" / "analyses").is_dir()
+    assert list(A.KINDS) == ["grid_search", "cluster_pictures", "ablation_split", "ablation_batch",
+                             "ablation_cluster_on"]
+    assert all(k.name == n for n, k in A.KINDS.items())
+    assert A.KINDS["ablation_split"].vary == "split_index" and A.KINDS["cluster_pictures"].make is None
+    for path in (ROOT / "adc" / "report" / "analyses").glob("*.py"):       # no `if kind == "..."` chains
+        src = path.read_text()
+        assert not any(f'== "{k}"' in src or f"== '{k}'" in src for k in A.KINDS), path.name
 
 
 def test_paper_files_are_the_papers_setting():
@@ -91,35 +110,35 @@ def prune_heavy_best(m, k):    # on each iso-xi curve: the fewer clusters (more 
 
 
 def test_grid_best_finds_the_balanced_optimum():
-    best = A.grid_best(A.grid_cells(fake_grid(balanced_best)))
+    best = G.grid_best(G.grid_cells(fake_grid(balanced_best)))
     assert sorted(best["xi"]) == [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2]      # the anti-diagonals with >= 2 cells
     with_bal = best[best["best_is_balanced"].notna()]
     assert sorted(with_bal["xi"]) == [1 / 16, 1 / 4]
     assert with_bal["best_is_balanced"].all() and (with_bal["balanced_rank"] == 1).all()
     r = best[best["xi"] == 1 / 8].iloc[0]                                   # 4 cells, none balanced
     assert {r["best_merge_ratio"], r["best_keep_ratio"]} == {0.25, 0.5} and r["best_is_most_balanced"]
-    assert A.grid_verdict(best).startswith("The balanced cell (T/B = k/n) is the best of its iso-xi curve in 2 of 2")
+    assert G.grid_verdict(best).startswith("The balanced cell (T/B = k/n) is the best of its iso-xi curve in 2 of 2")
 
 
 def test_grid_best_reports_an_unbalanced_optimum(tmp_path):
     summary = fake_grid(prune_heavy_best)
-    best = A.grid_best(A.grid_cells(summary))
+    best = G.grid_best(G.grid_cells(summary))
     r = best[best["xi"] == 1 / 16].iloc[0]
     assert (r["best_merge_ratio"], r["best_keep_ratio"]) == (0.125, 0.5)
     assert r["balanced_rank"] == 2 and not r["best_is_balanced"]
     assert r["best_acc"] == pytest.approx(prune_heavy_best(0.125, 0.5) + 0.0005)     # mean over 2 seeds
-    text = A.grid_best_table(summary, tmp_path / "grid_best.md")
+    text = G.grid_best_table(summary, tmp_path / "grid_best.md")
     assert "in 0 of 2 curves" in text
-    assert "| 0.0625 | 3 | 0.125 | 0.5 |" in text
+    assert md_row(text, "0.0625", 3, "0.125", "0.5")
     assert (tmp_path / "grid_best.md").read_text() == text
 
 
 def test_grid_heatmap_draws_cells_iso_xi_curves_and_best_marks(tmp_path):
     summary = fake_grid(balanced_best)
-    assert A.iso_xi_values(LEVELS, LEVELS) == [1 / 64, 1 / 16, 1 / 4]
-    iso = [ln for ln in A.draw_grid(summary).axes[0].lines if ln.get_linestyle() == ":"]
+    assert G.iso_xi_values(LEVELS, LEVELS) == [1 / 64, 1 / 16, 1 / 4]
+    iso = [ln for ln in G.draw_grid(summary).axes[0].lines if ln.get_linestyle() == ":"]
     assert len(iso) == 2                                   # xi = 1/64 is only the corner cell: no curve
-    fig = A.draw_grid(summary, iso_xi=[1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2])
+    fig = G.draw_grid(summary, iso_xi=[1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2])
     ax = fig.axes[0]
     iso = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
     assert len(iso) == 5 and all(len(ln.get_xdata()) > 10 for ln in iso)     # continuous curves
@@ -131,7 +150,7 @@ def test_grid_heatmap_draws_cells_iso_xi_curves_and_best_marks(tmp_path):
     texts = [t.get_text() for t in ax.texts]
     assert f"{balanced_best(1.0, 1.0) + 0.0005:.2f}" in texts and len([t for t in texts if t[0].isdigit()]) == 16
     assert ax.get_xlabel().startswith("k/n") and ax.get_ylabel().startswith("T/B")
-    paths = A.grid_figure(summary, tmp_path / "grid_search")
+    paths = G.grid_figure(summary, tmp_path / "grid_search")
     assert [p.suffix for p in paths] == [".pdf", ".png"] and all(p.stat().st_size > 0 for p in paths)
 
 
@@ -148,12 +167,12 @@ def trained_adc(tmp_path_factory):
 
 
 def test_cluster_batch_groups_the_batch_by_cluster(trained_adc):
-    batch = A.cluster_batch(trained_adc)
+    batch = CP.cluster_batch(trained_adc)
     B = len(batch["labels"])
     assert B == 32 and batch["images"].shape == (32, 1, 8, 8)
     T, k = batch["tokens"].shape
     assert T == 16 and k == 8                                  # xi = 0.25: T/B = k/N = 0.5 (N = 17)
-    groups = A.cluster_groups(batch)
+    groups = CP.cluster_groups(batch)
     members = np.concatenate([g["members"] for g in groups])
     assert sorted(members.tolist()) == list(range(B))          # a partition of the batch
     assert [len(g["members"]) for g in groups] == sorted((len(g["members"]) for g in groups), reverse=True)
@@ -168,9 +187,9 @@ def test_cluster_batch_groups_the_batch_by_cluster(trained_adc):
 
 
 def test_cluster_picture_draws_each_cluster_with_its_classes(trained_adc, tmp_path):
-    batch = A.cluster_batch(trained_adc)
-    groups = A.cluster_groups(batch)
-    fig = A.draw_cluster_picture(batch, max_clusters=5, max_images=4)
+    batch = CP.cluster_batch(trained_adc)
+    groups = CP.cluster_groups(batch)
+    fig = CP.draw_cluster_picture(batch, max_clusters=5, max_images=4)
     rows = [ax for ax in fig.axes if ax.get_ylabel().startswith("cluster")]
     assert len(rows) == 5
     for ax, g in zip(rows, groups):
@@ -178,7 +197,7 @@ def test_cluster_picture_draws_each_cluster_with_its_classes(trained_adc, tmp_pa
         assert "classes: " + ", ".join(n if c == 1 else f"{n}×{c}" for n, c in g["classes"]) in ax.get_ylabel()
     shaded = [len(ax.patches) for ax in fig.axes if ax.images and not ax.get_ylabel()]
     assert shaded and all(s == 16 - (8 - 1) for s in shaded)    # the pruned patches of each shown image
-    paths = A.cluster_picture(trained_adc, tmp_path / "pic")
+    paths = CP.cluster_picture(trained_adc, tmp_path / "pic")
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
 
 
@@ -205,37 +224,41 @@ def fake_ablation(x: str, values, methods) -> pd.DataFrame:
 
 def test_split_flops_move_from_server_to_client(tmp_path):
     s = fake_ablation("split_index", [1, 2, 3], [("base", {}), ("adc", {"xi": 0.25})])
-    f = A.split_flops(s)
+    f = ablations.split_flops(s)
     for method in ("base", "adc"):
         g = f[f["method"] == method].sort_values("split_index")
         assert g["client_gflops"].is_monotonic_increasing and g["server_gflops"].is_monotonic_decreasing
     adc, base = (f[f["method"] == m].set_index("split_index") for m in ("adc", "base"))
     assert (adc["server_gflops"] < 0.5 * base["server_gflops"]).all()      # T x k tokens instead of B x N
     assert (adc["client_gflops"] > base["client_gflops"]).all()            # k-means and the merge
-    A.split_table(s, f, tmp_path / "t.md")
-    assert "| digits / vit_micro | adc | xi=0.25 | 3 | 0.805 ± 0.007 |" in (tmp_path / "t.md").read_text()
-    fig = A.draw_split(s, f)
+    ablations.split_table(s, f, tmp_path / "t.md")
+    assert md_row((tmp_path / "t.md").read_text(), "digits / vit_micro", "adc", "xi=0.25", 3, "0.805 ± 0.007")
+    fig = ablations.draw_split(s, f)
     assert [ax.get_xlabel() for ax in fig.axes] == ["split index (client blocks)"] * 2
 
 
 def test_batch_and_cluster_on_figures(tmp_path):
     b = fake_ablation("batch_size", [16, 64, 256], [("base", {}), ("adc", {"xi": 0.5}), ("c3sl", {"R": 2})])
     b["final_test_accuracy"] += np.where(b["method"] == "adc", -0.1, 0.0)
-    A.batch_table(b, tmp_path / "b.md")
-    assert "| digits / vit_micro | adc | xi=0.5 | 256 | 0.705 ± 0.007 | 0.500 |" in (tmp_path / "b.md").read_text()
-    fig = A.draw_batch(b)
+    ablations.batch_table(b, tmp_path / "b.md")
+    assert md_row((tmp_path / "b.md").read_text(), "digits / vit_micro", "adc", "xi=0.5", 256, "0.705 ± 0.007", "0.500")
+    fig = ablations.draw_batch(b)
     assert len(fig.axes[0].get_legend().get_texts()) == 3
     c = fake_ablation("variant", ["fixed"], [("base", {})] + [("adc", {"xi": 0.25, "cluster_on": on})
                                                               for on in ("attention", "cls", "mean")])
     c.loc[c["setting"].str.contains("cls"), "final_test_accuracy"] -= 0.2
-    A.cluster_on_table(c, tmp_path / "c.md")
+    ablations.cluster_on_table(c, tmp_path / "c.md")
     text = (tmp_path / "c.md").read_text()
-    assert "| digits / vit_micro | adc | xi=0.25 | cls | 0.605 ± 0.007 |" in text and "| base | base | – |" in text
-    fig = A.draw_cluster_on(c)
+    assert md_row(text, "digits / vit_micro", "adc", "xi=0.25", "cls", "0.605 ± 0.007")
+    assert md_row(text, "digits / vit_micro", "base", "base", "–")
+    fig = ablations.draw_cluster_on(c)
     heights = sorted(round(p.get_height(), 3) for p in fig.axes[0].patches)
     assert heights == [0.605, 0.805, 0.805]
-    paths = A.ablation_outputs("ablation_batch", _csv(b, tmp_path), tmp_path / "fig", tmp_path / "t.md")
-    assert all(p.exists() for p in paths)
+    paths = A.make("ablation_batch", _csv(b, tmp_path), tmp_path / "fig", tmp_path / "t.md")
+    assert [p.suffix for p in paths] == [".pdf", ".png"] and all(p.exists() for p in paths)
+    assert (tmp_path / "t.md").read_text() == (tmp_path / "b.md").read_text()
+    with pytest.raises(A.AnalysisError, match="no figure from a summary"):
+        A.make("cluster_pictures", _csv(b, tmp_path), tmp_path / "fig", tmp_path / "t.md")
 
 
 def _csv(df, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from adc import pipeline
-from adc.report import collect as report, figures
+from adc.report import collect as report, figures, plotting, reach, tables
 from adc.methods import registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,7 +235,8 @@ def test_a_tiny_grid_runs_end_to_end_and_a_second_run_does_nothing(project):
     assert json.loads((run / "run_config.json").read_text())["params"] == {"xi": 0.5}
     assert (run / "train.log").exists() and not (run / "checkpoint.pt").exists()
     assert len(pd.read_csv(project / "results/summary.csv")) == 2
-    assert "| adc | xi=0.5 |" in (project / "results/tables/accuracy.md").read_text()
+    acc, = tables.read_markdown((project / "results/tables/accuracy.md").read_text())
+    assert ["adc", "xi=0.5"] in acc[["method", "setting"]].values.tolist()
     for name in ("accuracy_vs_xi", "accuracy_vs_communication"):
         for ext in ("pdf", "png"):
             assert (project / "paper_figs" / f"{name}.{ext}").stat().st_size > 1000
@@ -304,7 +305,7 @@ def test_summary_mean_is_mean_and_std_over_seeds(aggregated):
 def test_communication_to_reach_fractions_of_base(aggregated):
     tmp, _ = aggregated
     mean = pd.read_csv(tmp / "results/summary_mean.csv")
-    comm = report.comm_to_target(mean, pd.read_csv(tmp / "results/histories.csv"))
+    comm = reach.comm_to_target(mean, pd.read_csv(tmp / "results/histories.csv"))
     digits = comm[comm.dataset == "digits"].set_index(["method", "setting"])
     base = 0.91                                 # mean final accuracy of base
     # adc xi=0.5, seed 0: accuracy 0.88 * RAMP, epoch e costs 0.5 U; 0.9 * 0.91 = 0.819 first reached at
@@ -321,18 +322,21 @@ def test_communication_to_reach_fractions_of_base(aggregated):
 def test_tables_have_one_row_per_method_and_setting_with_mean_pm_std(aggregated):
     tmp, _ = aggregated
     t = tmp / "results/tables"
-    report.write_tables(pd.read_csv(tmp / "results/summary_mean.csv"), pd.read_csv(tmp / "results/histories.csv"),
+    tables.write_tables(pd.read_csv(tmp / "results/summary_mean.csv"), pd.read_csv(tmp / "results/histories.csv"),
                         t / "accuracy.md", t / "accuracy.tex", t / "comm_to_target.md", t / "comm_to_target.tex")
     md = (t / "accuracy.md").read_text()
     section = md.split("## digits / vit_micro")[1].split("## ")[0]
-    rows = [l for l in section.splitlines() if l.startswith("| ") and not l.startswith("| method") and "---" not in l]
-    assert [r.split("|")[1:3] for r in rows] == [[" base ", " default "], [" adc ", " xi=0.1 "], [" adc ", " xi=0.5 "],
-                                                  [" topk ", " r=0.1 "]]
-    assert "| 0.820 ± 0.028 |" in rows[1]
+    acc, = tables.read_markdown(section)
+    assert acc[["method", "setting"]].values.tolist() == [["base", "default"], ["adc", "xi=0.1"], ["adc", "xi=0.5"],
+                                                          ["topk", "r=0.1"]]
+    assert acc["final test accuracy"][1] == "0.820 ± 0.028"
     tex = (t / "accuracy.tex").read_text()
     assert r"0.820 $\pm$ 0.028" in tex and r"\begin{tabular}" in tex and "xi=0.1" in tex
     comm = (t / "comm_to_target.md").read_text()
-    assert "MB to 90% of base" in comm and "not reached" in comm and "| adc | xi=0.5 | 0.5 | 2.00 ± 0.00 |" in comm
+    digits = tables.read_markdown(comm)[0].set_index(["method", "setting"])
+    assert digits.loc[("adc", "xi=0.5"), "ξ (measured)"] == "0.5"
+    assert digits.loc[("adc", "xi=0.5"), "MB to 90% of base"] == "2.00 ± 0.00"
+    assert digits.loc[("topk", "r=0.1"), "MB to 90% of base"] == "not reached"
     assert r"\toprule" in (t / "comm_to_target.tex").read_text()
 
 
@@ -352,7 +356,10 @@ def test_figures_are_written_and_overlay_the_paper_where_the_panel_matches(aggre
     assert hollow_points(axes[0]) == 0 and hollow_points(axes[1]) == len(paper) > 20
     errorbars = [c for c in axes[1].containers if c.has_yerr]
     assert len(errorbars) == 3                                    # base, adc, topk
-    figures.plt.close(fig)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:2] == ["base", "ADC"] and plotting.label("topk") in labels   # one label per method, from plotting
+    assert [ln.get_color() for ln in axes[0].get_lines() if ln.get_linestyle() == "--"] == ["black"]  # base
+    plotting.plt.close(fig)
     written = figures.all_figures(tmp / "results/summary_mean.csv", tmp / "results/histories.csv",
                                   ROOT / "reference/adc_paper_fig3.csv", tmp / "paper_figs")
     assert sorted(p.name for p in written) == ["accuracy_vs_communication.pdf", "accuracy_vs_communication.png",

@@ -11,7 +11,7 @@ compute part for them.
 Each method is shown at its best setting (highest mean final test accuracy over seeds; ties go
 to the smaller xi), seeds averaged epoch by epoch. A table gives, per method and setting, the
 compute, link and total seconds of the whole run and the time to first reach 90% of the base
-accuracy.
+accuracy (:func:`adc.report.reach.first_reaching`, the same definition as the communication table).
 
     python -m adc.report.time_to_accuracy results/runs --link example --out paper_figs/time_to_accuracy
     python -m adc.report.time_to_accuracy RUN_DIR [RUN_DIR ...] --link up=10Mbit,down=50Mbit,latency=20ms
@@ -21,13 +21,14 @@ accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from adc.report.collect import mean_curve, method_order, panels, read_metrics
+from adc.report.reach import base_accuracy, first_reaching
 from adc.runtime.link import LINKS, LinkModel
 
 TARGET = 0.90     # fraction of the panel's base accuracy for the "time to target" column
@@ -58,41 +59,35 @@ def best_settings(mean: pd.DataFrame) -> pd.DataFrame:
 
 def curve(h: pd.DataFrame) -> pd.DataFrame:
     """Seeds averaged epoch by epoch (row by row within each seed)."""
-    h = h.assign(_row=h.groupby("seed").cumcount())
-    return h.groupby("_row")[["epoch", "test_accuracy", "compute_seconds", "link_seconds_model",
-                              "time_seconds"]].mean()
+    return mean_curve(h, ["epoch", "test_accuracy", "compute_seconds", "link_seconds_model", "time_seconds"])
 
 
 def table(h: pd.DataFrame, mean: pd.DataFrame, target: float = TARGET) -> pd.DataFrame:
     """Per setting: final accuracy, compute / link / total seconds, seconds to reach ``target`` x base accuracy."""
-    base = mean[mean["method"] == "base"].set_index(["dataset", "model"])["final_test_accuracy_mean"]
+    base = base_accuracy(mean)
     best = {tuple(r) for r in best_settings(mean)[["dataset", "model", "method", "setting"]].values}
     rows = []
     for key, g in h.groupby(["dataset", "model", "method", "setting"], sort=False):
         c = curve(g)
         goal = target * base.get(key[:2], math.nan)
-        hit = c[c["test_accuracy"] >= goal]
+        hit = first_reaching(c, goal)
         rows.append({"dataset": key[0], "model": key[1], "method": key[2], "setting": key[3],
                      "best_setting": key in best, "final_test_accuracy": c["test_accuracy"].iloc[-1],
                      "compute_seconds": c["compute_seconds"].iloc[-1], "link_seconds": c["link_seconds_model"].iloc[-1],
                      "total_seconds": c["time_seconds"].iloc[-1], "target_accuracy": goal,
-                     "seconds_to_target": float(hit["time_seconds"].iloc[0]) if len(hit) else math.nan})
+                     "seconds_to_target": math.nan if hit is None else float(hit["time_seconds"])})
     return pd.DataFrame(rows)
 
 
 def draw(h: pd.DataFrame, mean: pd.DataFrame, link_label: str, target: float = TARGET):
     """One row per dataset/model: accuracy vs compute + link seconds (left), vs link seconds alone (right)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from adc.report.figures import STYLE, log_x, method_styles, panels
-    with plt.rc_context(STYLE):
+    from adc.report import plotting
+    with plotting.style():
         best = best_settings(mean)
         ps = panels(best) or [("", "")]
-        fig, axes = plt.subplots(len(ps), 2, figsize=(8.8, 3.4 * len(ps)), squeeze=False)
-        styles = method_styles(best["method"])
+        fig, axes = plotting.plt.subplots(len(ps), 2, figsize=(8.8, 3.4 * len(ps)), squeeze=False)
         handles = {}
         for row, (dataset, model) in zip(axes, ps):
             base = mean[(mean["dataset"] == dataset) & (mean["model"] == model) & (mean["method"] == "base")]
@@ -102,25 +97,24 @@ def draw(h: pd.DataFrame, mean: pd.DataFrame, link_label: str, target: float = T
                 if not len(g):
                     continue
                 c = curve(g)
-                color, marker = styles[b["method"]]
-                label = b["method"] if b["method"] == "base" else f"{b['method']} ({b['setting']})"
+                color, marker, _ = plotting.method_style(b["method"])
+                label = plotting.label(b["method"]) if b["method"] == "base" else \
+                    f"{plotting.label(b['method'])} ({b['setting']})"
                 for ax, x in zip(row, ("time_seconds", "link_seconds_model")):
-                    ax.plot(c[x], c["test_accuracy"], color=color, lw=1.2, ls="--" if b["method"] == "base" else "-")
+                    ax.plot(c[x], c["test_accuracy"], color=color, lw=1.2, ls=plotting.linestyle(b["method"]))
                     ax.plot(c[x].iloc[-1:], c["test_accuracy"].iloc[-1:], color=color, marker=marker, ms=4.5, ls="none")
-                handles.setdefault(label, Line2D([], [], color=color, marker=marker, ms=4.5,
-                                                 ls="--" if b["method"] == "base" else "-", label=label))
+                handles.setdefault(label, (b["method"], plotting.handle(b["method"], ms=4.5, label=label)))
             for ax, what in zip(row, ("compute + link", "link only")):
                 if len(base):
                     ax.axhline(target * base["final_test_accuracy_mean"].iloc[0], color="#777777", lw=0.8, ls=":")
-                log_x(ax)
-                ax.set_title(f"{dataset} / {model}: {what}")
+                plotting.log_x(ax)
+                ax.set_title(plotting.panel_title(dataset, model, what))
                 ax.set_xlabel(f"wall-clock seconds ({what})")
                 ax.set_ylabel("test accuracy")
-        from adc.report.collect import method_order
-        handles = dict(sorted(handles.items(), key=lambda kv: method_order(kv[0].split(" ")[0])))
-        handles["target"] = Line2D([], [], color="#777777", lw=0.8, ls=":", label=f"{target:.0%} of base accuracy")
+        legend = [hd for _, hd in sorted(handles.values(), key=lambda mh: method_order(mh[0]))]
+        legend.append(Line2D([], [], color="#777777", lw=0.8, ls=":", label=f"{target:.0%} of base accuracy"))
         fig.suptitle(f"Time to accuracy under the link {link_label}; each method at its best setting", y=1.0)
-        fig.legend(handles=list(handles.values()), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        fig.legend(handles=legend, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
         fig.tight_layout()
         return fig
 
@@ -141,7 +135,7 @@ def load_runs(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise FileNotFoundError(f"no run folders (with metrics.json) under {[str(p) for p in paths]}")
     hist, runs = [], []
     for f in folders:
-        m = json.loads((f / "metrics.json").read_text())
+        m = read_metrics(f)
         cfg = m["config"]
         keys = {"dataset": cfg["dataset"], "model": cfg["model"], "method": m["method"],
                 "setting": setting_label(m.get("params") or {}), "seed": cfg["seed"]}
@@ -154,14 +148,9 @@ def load_runs(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
 def write(histories: pd.DataFrame, mean: pd.DataFrame, link: str, stem: str | Path, table_csv: str | Path | None = None,
           target: float = TARGET) -> list[Path]:
     """The figure (``stem``.pdf / .png) and, if asked, the table; returns the paths written."""
-    from adc.report.figures import save
-    model = LinkModel.parse(link)
-    h = add_times(histories, model)
-    import matplotlib.pyplot as plt
-
-    from adc.report.figures import STYLE
-    with plt.rc_context(STYLE):       # savefig.bbox = tight: keeps the legend beside the axes
-        paths = save(draw(h, mean, LINKS.get(link, link).replace(",", ", "), target), stem)
+    from adc.report import plotting
+    h = add_times(histories, LinkModel.parse(link))
+    paths = plotting.save(draw(h, mean, LINKS.get(link, link).replace(",", ", "), target), stem)
     if table_csv:
         Path(table_csv).parent.mkdir(parents=True, exist_ok=True)
         table(h, mean, target).to_csv(table_csv, index=False)

@@ -6,7 +6,8 @@
 #                                                                --config last: it takes every word after it)
 # Each analysis is a pipeline config (+ `vary`: one train key over values); its runs are the
 # pipeline's runs, in the pipeline's layout under results/analyses/{analysis}/{variant}/, trained by
-# the pipeline's own train rule. The logic is adc/report/analyses.py (tested directly).
+# the pipeline's own train rule. The logic is the package adc/report/analyses/ (a module per kind,
+# dispatched through its KINDS table; tested directly).
 from adc.report import analyses as analyses_lib
 
 try:
@@ -68,7 +69,7 @@ rule grid_search_figure:
         png="paper_figs/grid_search.png",
         table="results/tables/grid_best.md",
     params:
-        iso_xi=lambda wc: ANALYSES["grid_search"].figure.get("iso_xi"),
+        figure=lambda wc: ANALYSES["grid_search"].figure,
     log:
         "results/logs/analyses/grid_search_figure.log",
     script:
@@ -84,6 +85,8 @@ rule ablation_figure:
         pdf="paper_figs/{ablation}.pdf",
         png="paper_figs/{ablation}.png",
         table="results/tables/{ablation}.md",
+    params:
+        figure=lambda wc: ANALYSES[wc.ablation].figure if wc.ablation in ANALYSES else {},
     log:
         "results/logs/analyses/{ablation}_figure.log",
     script:

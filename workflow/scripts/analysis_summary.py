@@ -1,5 +1,5 @@
 """Snakemake script (rule analysis_summary): an analysis's metrics.json files -> one row per run.
-The logic is adc.analyses."""
+The logic is adc.report.analyses."""
 import sys
 from pathlib import Path
 

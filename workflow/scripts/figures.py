@@ -1,5 +1,5 @@
 """Snakemake script (rule figures): results/ + the paper's reference numbers -> paper_figs/*.pdf|png.
-The logic is adc.figures."""
+The logic is adc.report.figures (drawn through adc.report.plotting)."""
 import sys
 from pathlib import Path
 
