@@ -237,7 +237,7 @@ def test_a_tiny_grid_runs_end_to_end_and_a_second_run_does_nothing(project):
     assert len(pd.read_csv(project / "results/summary.csv")) == 2
     acc, = tables.read_markdown((project / "results/tables/accuracy.md").read_text())
     assert ["adc", "xi=0.5"] in acc[["method", "setting"]].values.tolist()
-    for name in ("accuracy_vs_xi", "accuracy_vs_communication"):
+    for name in ("accuracy_vs_xi", "accuracy_vs_xi_ablations", "accuracy_vs_communication"):
         for ext in ("pdf", "png"):
             assert (project / "paper_figs" / f"{name}.{ext}").stat().st_size > 1000
     again = snakemake(project, *tiny)
@@ -363,7 +363,8 @@ def test_figures_are_written_and_overlay_the_paper_where_the_panel_matches(aggre
     written = figures.all_figures(tmp / "results/summary_mean.csv", tmp / "results/histories.csv",
                                   ROOT / "reference/adc_paper_fig3.csv", tmp / "paper_figs")
     assert sorted(p.name for p in written) == ["accuracy_vs_communication.pdf", "accuracy_vs_communication.png",
-                                               "accuracy_vs_xi.pdf", "accuracy_vs_xi.png"]
+                                               "accuracy_vs_xi.pdf", "accuracy_vs_xi.png",
+                                               "accuracy_vs_xi_ablations.pdf", "accuracy_vs_xi_ablations.png"]
     for p in written:
         head = p.read_bytes()[:8]
         assert head.startswith(b"%PDF") if p.suffix == ".pdf" else head == b"\x89PNG\r\n\x1a\n"

@@ -91,3 +91,16 @@ def test_first_reach_is_one_definition_for_communication_and_time():
     timed = add_times(h, LinkModel.parse("example"))
     tta = table(timed, mean, target=0.9).set_index("method")
     assert tta.loc["adc", "seconds_to_target"] == pytest.approx(timed["time_seconds"][1])
+
+
+def test_ablations_go_in_their_own_figure_with_what_they_ablate():
+    import pandas as pd
+
+    from adc.report import figures
+    rows = [{"dataset": "digits", "model": "vit_micro", "method": m, "setting": "s", "xi_measured_mean": 0.1,
+             "final_test_accuracy_mean": 0.5, "final_test_accuracy_std": 0.0}
+            for m in ("base", "adc", "topk", "adc_prune_only", "adc_merge_only")]
+    main, side = figures.split_main_ablations(pd.DataFrame(rows))
+    assert set(main["method"]) == {"base", "adc", "topk"}
+    assert set(side["method"]) == {"base", "adc", "adc_prune_only", "adc_merge_only"}
+    assert "payload" in figures.XI_LABEL          # the axis names its xi convention

@@ -56,6 +56,8 @@ class Method:
     demo_grid: ClassVar[dict[str, list]] = {}
     #: a small, fast setting for tests
     test_params: ClassVar[dict] = {}
+    #: the method this one is an ablation of (e.g. "adc"): drawn in the ablations figure, not the main one
+    ablation_of: ClassVar[str | None] = None
     #: whether evaluation also goes through the method (e.g. a learned bottleneck)
     compress_at_eval: ClassVar[bool] = False
 

@@ -5,6 +5,8 @@
   bars, the uncompressed base as a dashed line with its std band. Where a panel matches the
   paper (``reference/adc_paper_fig3.csv``), the paper's numbers are overlaid as hollow markers
   in the method's colour.
+  The main figure holds every method that is not an ablation; ``accuracy_vs_xi_ablations``
+  holds ADC's ablations beside ADC and base (a method declares ``ablation_of``).
 - :func:`accuracy_vs_communication`: test accuracy after every epoch against the cumulative
   bytes sent (log x), one line per method and setting (mean over seeds).
 
@@ -19,6 +21,27 @@ from matplotlib.lines import Line2D
 
 from adc.report import plotting
 from adc.report.collect import MB, mean_curve, panels
+
+
+#: what the x axis of accuracy_vs_xi plots: the paper's payload convention, not all bytes
+XI_LABEL = "ξ, payload convention (activations + gradients sent / uncompressed fp32)"
+
+
+def ablations(methods) -> set[str]:
+    """The methods that are an ablation (``ablation_of``) of a registered method; unknown names are not."""
+    from adc.core.methods import registry
+    reg = registry()
+    return {m for m in methods if m in reg and reg[m].ablation_of}
+
+
+def split_main_ablations(mean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(main comparison, ablations): the ablations figure keeps base and what they ablate."""
+    abl = ablations(mean["method"].unique())
+    from adc.core.methods import registry
+    parents = {registry()[m].ablation_of for m in abl}
+    main = mean[~mean["method"].isin(abl)]
+    side = mean[mean["method"].isin(abl | parents | {"base"})]
+    return main, side
 
 
 def _norm(model: str) -> str:
@@ -66,7 +89,7 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
                 overlaid = True
             plotting.log_x(ax)
             ax.set_title(plotting.panel_title(dataset, model))
-            ax.set_xlabel("compression ratio ξ (bytes sent / uncompressed)")
+            ax.set_xlabel(XI_LABEL)
             ax.set_ylabel("test accuracy")
         extra = []
         if overlaid:
@@ -124,8 +147,11 @@ def all_figures(mean_csv, histories_csv, reference_csv, out_dir) -> list[Path]:
     hist = pd.read_csv(histories_csv)
     ref = load_reference(reference_csv)
     out_dir = Path(out_dir)
-    return (accuracy_vs_xi(mean, out_dir / "accuracy_vs_xi", ref)
-            + accuracy_vs_communication(hist, out_dir / "accuracy_vs_communication"))
+    main, side = split_main_ablations(mean)
+    main_hist = hist[hist["method"].isin(main["method"].unique())]
+    return (accuracy_vs_xi(main, out_dir / "accuracy_vs_xi", ref)
+            + accuracy_vs_xi(side, out_dir / "accuracy_vs_xi_ablations", None)
+            + accuracy_vs_communication(main_hist, out_dir / "accuracy_vs_communication"))
 
 
 if __name__ == "__main__":     # python -m adc.report.figures results/summary_mean.csv results/histories.csv ref.csv out/
