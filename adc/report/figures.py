@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from adc.report import plotting
-from adc.report.collect import MB, mean_curve, panels
+from adc.report.collect import MB, mean_curve, method_order, panels
 
 
 #: what the x axis of accuracy_vs_xi plots: the paper's payload convention, not all bytes
@@ -134,6 +134,48 @@ def draw_accuracy_vs_communication(histories: pd.DataFrame):
                                      label="lighter = lower ξ (marker: end of budget)")])
         fig.tight_layout()
         return fig
+
+
+def draw_flops(rows: pd.DataFrame, model: str):
+    """Two panels against xi: client overhead (% of the client's FLOPs), server FLOPs (% of base)."""
+    with plotting.style():
+        fig, (ax1, ax2) = plotting.plt.subplots(1, 2, figsize=(10, 4.4))
+        for method in sorted(set(rows["method"]) - {"base"}, key=method_order):
+            pts = rows[rows["method"] == method].sort_values("xi_expected")
+            line = plotting.line_kwargs(method, lw=2.2 if method == "adc" else 1.5)
+            ax1.plot(pts["xi_expected"], pts["client_overhead_pct"], **line)
+            ax2.plot(pts["xi_expected"], pts["server_pct_of_base"], **line)
+        ax1.axhline(5.0, color="k", ls=":", lw=1)
+        ax1.text(0.0045, 6.0, "paper: ADC about 5 %", fontsize=8)
+        ax1.set_yscale("symlog", linthresh=0.01)
+        ax1.set_ylim(-0.002, 20)
+        ax1.set_ylabel("client overhead (% of client FLOPs)")
+        for xi, bound in ((0.05, 10.0), (0.5, 60.0)):
+            ax2.plot([xi], [bound], marker="_", ms=18, mew=2, color="k")
+            ax2.annotate(f"paper (ADC): < {bound:g} %", (xi, bound), textcoords="offset points", xytext=(-40, 8),
+                         fontsize=8)
+        xs = sorted(rows.loc[rows["method"] == "adc", "xi_expected"].unique())
+        ax2.plot(xs, [100 * x for x in xs], color="0.6", lw=1, ls="--", label="100 x xi")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("server FLOPs (% of base)")
+        for ax in (ax1, ax2):
+            ax.set_xscale("log")
+            ax.set_xlabel("compression ratio ξ")
+            ax.grid(alpha=0.3, which="both")
+        handles, labels = ax2.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=7, frameon=False)
+        fig.suptitle(f"FLOPs per split training step, {model}, B = 128, 224 px (torch FlopCounterMode)", fontsize=10)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def flops_figure(flops_csv, stem, model: str = "deit_tiny_patch16_224") -> list[Path]:
+    """The paper's Fig. 5 from ``results/flops.csv`` (written by ``python -m adc.report.flops``)."""
+    flops = pd.read_csv(flops_csv)
+    rows = flops[flops["model"] == model]
+    if not len(rows):
+        raise ValueError(f"no rows for model {model!r} in {flops_csv}; run `python -m adc.report.flops` first")
+    return plotting.save(draw_flops(rows, model), stem)
 
 
 def load_reference(path: str | Path | None) -> pd.DataFrame | None:
