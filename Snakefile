@@ -20,6 +20,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/analyses.smk"
+include: "workflow/rules/plots.smk"
 
 
 localrules:
@@ -28,6 +29,8 @@ localrules:
     tables,
     figures,
     time_to_accuracy,
+    plots,
+    fig5_flops,
 
 
 onerror:
@@ -42,3 +45,22 @@ rule all:
         TABLES,
         FIGURES,
         rules.time_to_accuracy.output,
+        rules.fig5_flops.output,
+
+
+onsuccess:
+    from adc.report import status as _status
+
+    _st = _status.run_status(RUNS, ROOT)
+    if (_st["status"] != "missing").any():  # (not after `snakemake plots` on a clone without runs)
+        _status.write_failed(_st, os.path.join(ROOT, "results/failed.csv"))
+        print(f"ADC-Bench: {_status.counts_line(_st)}")
+
+
+onerror:
+    # with --keep-going: tables and figures from the runs that finished, the others in results/failed.csv
+    from adc.report import status as _status
+
+    _st = _status.partial_report(RUNS, ROOT, config.get("link", "example"))
+    print(f"ADC-Bench: {_status.counts_line(_st)}; failed and missing runs: results/failed.csv"
+          + ("; tables and figures drawn from the finished runs" if (_st["status"] == "done").any() else ""))

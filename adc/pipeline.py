@@ -293,16 +293,81 @@ def selected_methods(config: dict) -> list[str]:
     return list(methods)
 
 
-def method_settings(config: dict, method: str) -> dict[str, dict]:
-    """{setting label: params} of one method: the config's override, else its demo/paper grid."""
+def method_settings(config: dict, method: str, dataset: str | None = None, model: str | None = None) -> dict[str, dict]:
+    """{setting label: params} of one method: the config's override, else its settings at the config's
+    ``xi`` levels (comparisons at equal xi, on the cut geometry of ``dataset`` and ``model``), else its
+    demo/paper grid."""
     from adc.core.methods import get_method, setting_label
     override = (config.get("settings") or {}).get(method)
+    cls = get_method(method)
     if override:
         keys = list(override)
         settings = [dict(zip(keys, vals)) for vals in itertools.product(*(override[k] for k in keys))]
+    elif config.get("xi"):
+        return {label: params for label, (params, _) in xi_settings(config, method, dataset, model).items()}
     else:
-        settings = get_method(method).settings(config.get("grid", "demo"))
+        settings = cls.settings(config.get("grid", "demo"))
     return {setting_label(p): p for p in settings}
+
+
+def xi_settings(config: dict, method: str, dataset: str | None = None, model: str | None = None
+                ) -> dict[str, tuple[dict, list[float]]]:
+    """{setting label: (params, the xi levels it stands for)} for a config with ``xi: [levels]``.
+
+    Each method with a compression knob runs the setting nearest each level on the cut geometry
+    (:meth:`adc.core.methods.Method.setting_for_xi`); two levels that give the same setting share
+    one run. A method without a knob (``base``) runs once, at xi = 1, standing for every level."""
+    from adc.core.methods import get_method, setting_label
+    cls = get_method(method)
+    levels = sorted(float(x) for x in config.get("xi") or [])
+    if cls.xi_knob is None:
+        return {"default": ({}, levels)}
+    shape = cut_shape(config, dataset or config["datasets"][0], model or config["models"][0])
+    out: dict[str, tuple[dict, list[float]]] = {}
+    for level in levels:
+        params = cls.setting_for_xi(level, shape)
+        label = setting_label(params)
+        out.setdefault(label, (params, []))[1].append(level)
+    return out
+
+
+_SHAPES: dict = {}
+
+
+def cut_shape(config: dict, dataset: str, model: str):
+    """The cut geometry (B, N, D, classes) of ``model`` on ``dataset`` at the config's batch size,
+    from the model built on the meta device (no weights, no data)."""
+    from adc.core.methods import CutShape
+    train = config.get("train") or {}
+    name = dataset_name(dataset)
+    batch = int(train.get("batch_size") or 128)
+    key = (name, model, batch, train.get("image_size"), train.get("split_index"))
+    if key not in _SHAPES:
+        import torch
+        from adc.core.models import create_model
+        if name == "digits":
+            in_chans, img, classes = 1, 8, 10
+        else:
+            from adc.data.hub_datasets import SPECS
+            in_chans, img = 3, train.get("image_size") or 224
+            classes = SPECS[name].num_classes if name in SPECS else 2
+        with torch.device("meta"):
+            vit = create_model(model, classes, in_chans=in_chans, img_size=img)
+        tokens = vit.patch_embed.num_patches + vit.num_prefix_tokens
+        _SHAPES[key] = CutShape(batch, tokens, vit.embed_dim, classes, vit.num_prefix_tokens)
+    return _SHAPES[key]
+
+
+def xi_level_of_runs(config: dict) -> dict[str, float]:
+    """{run folder: the xi level it stands for} (the smallest, where one setting stands for several;
+    every level for ``base``: it is reported at each); empty without ``xi`` levels."""
+    if not config.get("xi"):
+        return {}
+    out = {}
+    for r in expand_runs(config):
+        levels = xi_settings(config, r.method, r.dataset, r.model)[r.setting][1]
+        out[r.dir] = min(levels)
+    return out
 
 
 def expand_runs(config: dict) -> list[Run]:
@@ -311,7 +376,7 @@ def expand_runs(config: dict) -> list[Run]:
     for d in config["datasets"]:
         for mo in config["models"]:
             for m in selected_methods(config):
-                for label, params in method_settings(config, m).items():
+                for label, params in method_settings(config, m, d, mo).items():
                     for s in config["seeds"]:
                         runs.append(Run(dataset_name(d), mo, m, label, int(s), dict(params)))
     return runs
@@ -320,7 +385,7 @@ def expand_runs(config: dict) -> list[Run]:
 def run_config(config: dict, dataset: str, model: str, method: str, setting: str, seed: int) -> dict:
     """The TrainConfig of one run (``out`` and ``threads`` are given by the rule)."""
     from adc.core.methods import get_method, parse_setting_label
-    params = method_settings(config, method).get(setting)
+    params = method_settings(config, method, dataset, model).get(setting)
     if params is None:      # a target outside the grid, e.g. .../adc/xi=0.07/seed0/metrics.json
         params = parse_setting_label(setting)
         get_method(method).parse_params(dict(params))

@@ -29,6 +29,7 @@ class ADCPruneOnly(ADC):
 
     name = "adc_prune_only"
     citation = _CITE
+    ablation_of = "adc"
     demo_grid = _DEMO
     merge = False
     prune = True
@@ -40,6 +41,7 @@ class ADCMergeOnly(ADC):
 
     name = "adc_merge_only"
     citation = _CITE
+    ablation_of = "adc"
     demo_grid = _DEMO
     merge = True
     prune = False
@@ -51,5 +53,6 @@ class ADCRandomMerge(ADC):
 
     name = "adc_random_merge"
     citation = _CITE
+    ablation_of = "adc"
     demo_grid = _DEMO
     random_clusters = True

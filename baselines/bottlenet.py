@@ -77,6 +77,7 @@ class BottleNet(Method):
     Params = BottleNetParams
     grid = {"c": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]}
     demo_grid = {"c": [0.2, 0.35, 0.5]}
+    xi_knob = ("c", 1e-3, 1.0)
     test_params = {"c": 0.25}
     compress_at_eval = True
 

@@ -49,6 +49,7 @@ class C3SL(Method):
     Params = C3SLParams
     grid = {"R": [2, 4, 8, 16, 32]}
     demo_grid = {"R": [2, 3, 4]}
+    xi_knob = ("R", 1, 128)
     test_params = {"R": 4}
 
     def __init__(self, shape, generator=None, **params):

@@ -71,6 +71,7 @@ class Quantization(Method):
     Params = QuantizationParams
     grid = {"bits": [1, 2, 4, 8]}
     demo_grid = {"bits": [8, 12, 16]}
+    xi_knob = ("bits", 1, 16)
     test_params = {"bits": 4}
 
     def expected_xi(self) -> float:

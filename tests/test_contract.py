@@ -212,6 +212,19 @@ def check_xi_matches_expected(name: str, B: int = B_TEST) -> None:
     assert got == pytest.approx(want, rel=0.05), f"{name}: measured xi {got:.4f} != expected_xi() {want:.4f} (B={B})"
 
 
+def check_declared_xi_needs_no_build(name: str) -> None:
+    """expected_xi depends on the shape and parameters alone: the cheap probe that comparisons at equal xi
+    search with (Method.declared_xi) equals a built method's; and a method with a knob reaches a target."""
+    split, method = make(name)
+    cls = type(method)
+    params = dict(cls.test_params)
+    assert cls.declared_xi(method.shape, params) == method.expected_xi(), f"{name}: declared_xi != expected_xi()"
+    if cls.xi_knob is not None:
+        setting = cls.setting_for_xi(0.25, method.shape)
+        assert cls.xi_knob[0] in setting, f"{name}: setting_for_xi must set its knob {cls.xi_knob[0]!r}"
+        assert cls.declared_xi(method.shape, setting) == cls(method.shape, **setting).expected_xi()
+
+
 def check_eval_transform(name: str) -> None:
     """Evaluation sees the uncompressed activations unless the method declares compress_at_eval."""
     split, method = make(name)
@@ -271,7 +284,8 @@ def check_trains_in_the_real_loop(name: str, tmp_dir: Path) -> None:
 
 
 CHECKS = [check_shapes, check_gradients_reach_the_client, check_split_gradient_equals_one_graph,
-          check_bytes_are_the_message_tensors, check_xi_matches_expected, check_eval_transform,
+          check_bytes_are_the_message_tensors, check_xi_matches_expected, check_declared_xi_needs_no_build,
+          check_eval_transform,
           check_same_seed_same_payload, check_small_and_uneven_batches]
 
 

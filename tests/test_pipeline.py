@@ -237,7 +237,7 @@ def test_a_tiny_grid_runs_end_to_end_and_a_second_run_does_nothing(project):
     assert len(pd.read_csv(project / "results/summary.csv")) == 2
     acc, = tables.read_markdown((project / "results/tables/accuracy.md").read_text())
     assert ["adc", "xi=0.5"] in acc[["method", "setting"]].values.tolist()
-    for name in ("accuracy_vs_xi", "accuracy_vs_communication"):
+    for name in ("accuracy_vs_xi", "accuracy_vs_xi_ablations", "accuracy_vs_communication"):
         for ext in ("pdf", "png"):
             assert (project / "paper_figs" / f"{name}.{ext}").stat().st_size > 1000
     again = snakemake(project, *tiny)
@@ -363,7 +363,55 @@ def test_figures_are_written_and_overlay_the_paper_where_the_panel_matches(aggre
     written = figures.all_figures(tmp / "results/summary_mean.csv", tmp / "results/histories.csv",
                                   ROOT / "reference/adc_paper_fig3.csv", tmp / "paper_figs")
     assert sorted(p.name for p in written) == ["accuracy_vs_communication.pdf", "accuracy_vs_communication.png",
-                                               "accuracy_vs_xi.pdf", "accuracy_vs_xi.png"]
+                                               "accuracy_vs_xi.pdf", "accuracy_vs_xi.png",
+                                               "accuracy_vs_xi_ablations.pdf", "accuracy_vs_xi_ablations.png"]
     for p in written:
         head = p.read_bytes()[:8]
         assert head.startswith(b"%PDF") if p.suffix == ".pdf" else head == b"\x89PNG\r\n\x1a\n"
+
+
+# ----- plots from results alone, and partial results ----------------------------------------------
+def test_plots_schedules_no_training_and_redraws_every_figure_from_results_alone(project):
+    (project / "results").mkdir()
+    for name in ("summary.csv", "summary_mean.csv", "histories.csv", "flops.csv"):
+        shutil.copy(ROOT / "results" / name, project / "results" / name)
+    dry = snakemake(project, "-n", "plots")
+    assert job_counts(dry.stdout + dry.stderr) == {"plots": 1, "total": 1}       # no training job
+    snakemake(project, "--cores", "1", "plots")
+    for name in ("accuracy_vs_xi", "accuracy_vs_xi_ablations", "accuracy_vs_communication", "time_to_accuracy",
+                 "fig5_flops"):
+        for ext in ("pdf", "png"):
+            assert (project / "paper_figs" / f"{name}.{ext}").stat().st_size > 1000, name
+    acc, = tables.read_markdown((project / "results/tables/accuracy.md").read_text())[:1]
+    assert len(acc) == len(pd.read_csv(ROOT / "results/summary_mean.csv"))
+
+
+FAILING = '''
+from adc.methods import Method, register
+
+
+@register
+class Failing(Method):
+    name = "failing"
+
+    def encode(self, acts, attn, labels):
+        raise RuntimeError("boom: this method always fails")
+'''
+
+
+@pytest.mark.slow
+def test_keep_going_with_a_failed_run_still_writes_tables_figures_and_failed_csv(project):
+    (project / "baselines" / "failing.py").write_text(FAILING)
+    out = snakemake(project, "--cores", "2", "--keep-going", "--config", "methods=[base,failing]",
+                    "train={epochs: 1, budget_epochs: null}", check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "runs: 1 done, 1 failed, 0 missing (of 2)" in text
+    failed = pd.read_csv(project / "results/failed.csv")
+    assert failed[["method", "status"]].values.tolist() == [["failing", "failed"]]
+    assert "boom: this method always fails" in failed["reason"].iloc[0]
+    acc, = tables.read_markdown((project / "results/tables/accuracy.md").read_text())[:1]
+    rows = {r["method"]: r for _, r in acc.iterrows()}
+    assert rows["failing"]["final test accuracy"] == "no result (1 failed)"
+    assert rows["base"]["final test accuracy"] != "–"
+    for name in ("accuracy_vs_xi", "accuracy_vs_communication", "time_to_accuracy"):
+        assert (project / "paper_figs" / f"{name}.png").stat().st_size > 1000

@@ -34,19 +34,19 @@ def test_a_newly_registered_method_gets_a_free_colour_with_no_edit(monkeypatch):
 
 
 def test_fig5_flops_draws_each_method_in_its_plotting_style():
-    from benchmarks import fig5_flops
+    from adc.report import figures
     rows = pd.DataFrame([{"model": "m", "method": m, "xi_expected": xi, "client_overhead_pct": 1.0 + xi,
                           "server_pct_of_base": 100 * xi}
                          for m in ("base", "adc", "c3sl", "bottlenet_norelu") for xi in (0.1, 0.5)])
-    fig = fig5_flops.draw(rows, "m")
+    fig = figures.draw_flops(rows, "m")
     for ax in fig.axes:
         lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith(("_", "100"))}
         assert set(lines) == {"ADC", "C3-SL", "BottleNet++ (no ReLU)"}          # base is 100 % of itself
         for m in ("adc", "c3sl", "bottlenet_norelu"):
             s = plotting.method_style(m)
             assert (lines[s.label].get_color(), lines[s.label].get_marker()) == (s.color, s.marker)
-    src = (ROOT / "benchmarks" / "fig5_flops.py").read_text()
-    assert "color=\"C" not in src and "BottleNet++" not in src              # no palette or names of its own
+    for src in ((ROOT / "benchmarks" / "fig5_flops.py").read_text(), (ROOT / "adc/report/figures.py").read_text()):
+        assert "color=\"C" not in src and "BottleNet++" not in src          # no palette or names of its own
     plotting.plt.close(fig)
 
 
@@ -91,3 +91,16 @@ def test_first_reach_is_one_definition_for_communication_and_time():
     timed = add_times(h, LinkModel.parse("example"))
     tta = table(timed, mean, target=0.9).set_index("method")
     assert tta.loc["adc", "seconds_to_target"] == pytest.approx(timed["time_seconds"][1])
+
+
+def test_ablations_go_in_their_own_figure_with_what_they_ablate():
+    import pandas as pd
+
+    from adc.report import figures
+    rows = [{"dataset": "digits", "model": "vit_micro", "method": m, "setting": "s", "xi_measured_mean": 0.1,
+             "final_test_accuracy_mean": 0.5, "final_test_accuracy_std": 0.0}
+            for m in ("base", "adc", "topk", "adc_prune_only", "adc_merge_only")]
+    main, side = figures.split_main_ablations(pd.DataFrame(rows))
+    assert set(main["method"]) == {"base", "adc", "topk"}
+    assert set(side["method"]) == {"base", "adc", "adc_prune_only", "adc_merge_only"}
+    assert "payload" in figures.XI_LABEL          # the axis names its xi convention

@@ -56,6 +56,8 @@ class Method:
     demo_grid: ClassVar[dict[str, list]] = {}
     #: a small, fast setting for tests
     test_params: ClassVar[dict] = {}
+    #: the method this one is an ablation of (e.g. "adc"): drawn in the ablations figure, not the main one
+    ablation_of: ClassVar[str | None] = None
     #: whether evaluation also goes through the method (e.g. a learned bottleneck)
     compress_at_eval: ClassVar[bool] = False
 
@@ -103,6 +105,15 @@ class Method:
     xi_knob: ClassVar[tuple[str, float, float] | None] = None
 
     @classmethod
+    def declared_xi(cls, shape: CutShape, params: dict) -> float:
+        """:meth:`expected_xi` of ``params`` on ``shape`` without building the method (no keys, no
+        layers): ``expected_xi`` depends on the shape and the parameters alone (a contract test checks
+        it against a built method for every registered one)."""
+        probe = cls.__new__(cls)
+        probe.shape, probe.generator, probe.params = shape, None, cls.parse_params(dict(params))
+        return probe.expected_xi()
+
+    @classmethod
     def setting_for_xi(cls, xi: float, shape: CutShape, base: dict | None = None) -> dict:
         """The setting whose declared xi (:meth:`expected_xi`, the paper's payload convention) on
         ``shape`` is nearest to ``xi`` (in log ratio; ties go to the smaller xi), so that methods can be
@@ -119,13 +130,13 @@ class Method:
             candidates = list(range(int(low), int(high) + 1))
         else:
             import numpy as np
-            candidates = [float(f"{v:.4g}") for v in np.geomspace(low, high, 600)]
+            candidates = sorted({float(f"{v:.4g}") for v in np.geomspace(low, high, 4000)})
         import math
         best, best_d = None, math.inf
         for v in candidates:
             params = {**(base or {}), name: v}
             try:
-                got = cls(shape, generator=None, **params).expected_xi()
+                got = cls.declared_xi(shape, params)
             except ValueError:            # outside what the method allows on this geometry
                 continue
             d = abs(math.log(got / xi)) if got > 0 else math.inf
@@ -133,6 +144,14 @@ class Method:
                 best, best_d = params, d
         if best is None:
             raise ValueError(f"method {cls.name!r}: no setting of {name} in [{low}, {high}] is valid on {shape}")
+        if ftype not in (int, "int"):     # a readable value among those that give the same xi: the xi itself
+            got = cls.declared_xi(shape, best)
+            plain = {**best, name: float(f"{got:.4g}")}
+            try:
+                if low <= plain[name] <= high and cls.declared_xi(shape, plain) == got:
+                    best = plain
+            except ValueError:
+                pass
         return best
 
     # ----- modules with parameters (e.g. a learned encoder / decoder) --------------------

@@ -67,6 +67,7 @@ class ADC(Method):
     Params = ADCParams
     grid = {"xi": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]}
     demo_grid = {"xi": [0.1, 0.25, 0.5]}
+    xi_knob = ("xi", 1e-3, 1.0)
     test_params = {"xi": 0.1}
     #: switches for the ablations registered in baselines/
     merge = True

@@ -5,6 +5,8 @@
   bars, the uncompressed base as a dashed line with its std band. Where a panel matches the
   paper (``reference/adc_paper_fig3.csv``), the paper's numbers are overlaid as hollow markers
   in the method's colour.
+  The main figure holds every method that is not an ablation; ``accuracy_vs_xi_ablations``
+  holds ADC's ablations beside ADC and base (a method declares ``ablation_of``).
 - :func:`accuracy_vs_communication`: test accuracy after every epoch against the cumulative
   bytes sent (log x), one line per method and setting (mean over seeds).
 
@@ -18,7 +20,28 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from adc.report import plotting
-from adc.report.collect import MB, mean_curve, panels
+from adc.report.collect import MB, mean_curve, method_order, panels
+
+
+#: what the x axis of accuracy_vs_xi plots: the paper's payload convention, not all bytes
+XI_LABEL = "ξ, payload convention (activations + gradients sent / uncompressed fp32)"
+
+
+def ablations(methods) -> set[str]:
+    """The methods that are an ablation (``ablation_of``) of a registered method; unknown names are not."""
+    from adc.core.methods import registry
+    reg = registry()
+    return {m for m in methods if m in reg and reg[m].ablation_of}
+
+
+def split_main_ablations(mean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(main comparison, ablations): the ablations figure keeps base and what they ablate."""
+    abl = ablations(mean["method"].unique())
+    from adc.core.methods import registry
+    parents = {registry()[m].ablation_of for m in abl}
+    main = mean[~mean["method"].isin(abl)]
+    side = mean[mean["method"].isin(abl | parents | {"base"})]
+    return main, side
 
 
 def _norm(model: str) -> str:
@@ -66,7 +89,7 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
                 overlaid = True
             plotting.log_x(ax)
             ax.set_title(plotting.panel_title(dataset, model))
-            ax.set_xlabel("compression ratio ξ (bytes sent / uncompressed)")
+            ax.set_xlabel(XI_LABEL)
             ax.set_ylabel("test accuracy")
         extra = []
         if overlaid:
@@ -113,6 +136,48 @@ def draw_accuracy_vs_communication(histories: pd.DataFrame):
         return fig
 
 
+def draw_flops(rows: pd.DataFrame, model: str):
+    """Two panels against xi: client overhead (% of the client's FLOPs), server FLOPs (% of base)."""
+    with plotting.style():
+        fig, (ax1, ax2) = plotting.plt.subplots(1, 2, figsize=(10, 4.4))
+        for method in sorted(set(rows["method"]) - {"base"}, key=method_order):
+            pts = rows[rows["method"] == method].sort_values("xi_expected")
+            line = plotting.line_kwargs(method, lw=2.2 if method == "adc" else 1.5)
+            ax1.plot(pts["xi_expected"], pts["client_overhead_pct"], **line)
+            ax2.plot(pts["xi_expected"], pts["server_pct_of_base"], **line)
+        ax1.axhline(5.0, color="k", ls=":", lw=1)
+        ax1.text(0.0045, 6.0, "paper: ADC about 5 %", fontsize=8)
+        ax1.set_yscale("symlog", linthresh=0.01)
+        ax1.set_ylim(-0.002, 20)
+        ax1.set_ylabel("client overhead (% of client FLOPs)")
+        for xi, bound in ((0.05, 10.0), (0.5, 60.0)):
+            ax2.plot([xi], [bound], marker="_", ms=18, mew=2, color="k")
+            ax2.annotate(f"paper (ADC): < {bound:g} %", (xi, bound), textcoords="offset points", xytext=(-40, 8),
+                         fontsize=8)
+        xs = sorted(rows.loc[rows["method"] == "adc", "xi_expected"].unique())
+        ax2.plot(xs, [100 * x for x in xs], color="0.6", lw=1, ls="--", label="100 x xi")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("server FLOPs (% of base)")
+        for ax in (ax1, ax2):
+            ax.set_xscale("log")
+            ax.set_xlabel("compression ratio ξ")
+            ax.grid(alpha=0.3, which="both")
+        handles, labels = ax2.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=7, frameon=False)
+        fig.suptitle(f"FLOPs per split training step, {model}, B = 128, 224 px (torch FlopCounterMode)", fontsize=10)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def flops_figure(flops_csv, stem, model: str = "deit_tiny_patch16_224") -> list[Path]:
+    """The paper's Fig. 5 from ``results/flops.csv`` (written by ``python -m adc.report.flops``)."""
+    flops = pd.read_csv(flops_csv)
+    rows = flops[flops["model"] == model]
+    if not len(rows):
+        raise ValueError(f"no rows for model {model!r} in {flops_csv}; run `python -m adc.report.flops` first")
+    return plotting.save(draw_flops(rows, model), stem)
+
+
 def load_reference(path: str | Path | None) -> pd.DataFrame | None:
     if not path or not Path(path).exists():
         return None
@@ -124,8 +189,11 @@ def all_figures(mean_csv, histories_csv, reference_csv, out_dir) -> list[Path]:
     hist = pd.read_csv(histories_csv)
     ref = load_reference(reference_csv)
     out_dir = Path(out_dir)
-    return (accuracy_vs_xi(mean, out_dir / "accuracy_vs_xi", ref)
-            + accuracy_vs_communication(hist, out_dir / "accuracy_vs_communication"))
+    main, side = split_main_ablations(mean)
+    main_hist = hist[hist["method"].isin(main["method"].unique())]
+    return (accuracy_vs_xi(main, out_dir / "accuracy_vs_xi", ref)
+            + accuracy_vs_xi(side, out_dir / "accuracy_vs_xi_ablations", None)
+            + accuracy_vs_communication(main_hist, out_dir / "accuracy_vs_communication"))
 
 
 if __name__ == "__main__":     # python -m adc.report.figures results/summary_mean.csv results/histories.csv ref.csv out/

@@ -33,7 +33,7 @@ TABLES = expand(
 )
 FIGURES = expand(
     "paper_figs/{name}.{ext}",
-    name=["accuracy_vs_xi", "accuracy_vs_communication"],
+    name=["accuracy_vs_xi", "accuracy_vs_xi_ablations", "accuracy_vs_communication"],
     ext=["pdf", "png"],
 )
 
