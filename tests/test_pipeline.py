@@ -378,8 +378,7 @@ def test_plots_schedules_no_training_and_redraws_every_figure_from_results_alone
     dry = snakemake(project, "-n", "plots")
     assert job_counts(dry.stdout + dry.stderr) == {"plots": 1, "total": 1}       # no training job
     snakemake(project, "--cores", "1", "plots")
-    for name in ("accuracy_vs_xi", "accuracy_vs_xi_ablations", "accuracy_vs_communication", "time_to_accuracy",
-                 "fig5_flops"):
+    for name in ("accuracy_vs_xi", "accuracy_vs_xi_ablations", "accuracy_vs_communication", "fig5_flops"):
         for ext in ("pdf", "png"):
             assert (project / "paper_figs" / f"{name}.{ext}").stat().st_size > 1000, name
     acc, = tables.read_markdown((project / "results/tables/accuracy.md").read_text())[:1]

@@ -26,6 +26,10 @@ KEYS = ["dataset", "model", "method", "setting"]
 METRICS = ["final_test_accuracy", "best_test_accuracy", "xi_measured", "xi_expected", "bytes_up", "bytes_down",
            "bytes_total", "bytes_uncompressed", "steps", "epochs", "wall_seconds"]
 MB = 1e6            # megabytes in the tables and figures: 10^6 bytes
+#: machine-specific columns: kept out of the tracked tables (a rerun with the same results changes no
+#: tracked file) and written to the untracked ``results/timings.csv``, per run and evaluation
+TIMING = ["wall_seconds"]
+TIMING_KEYS = KEYS + ["seed", "step"]
 
 
 # ----- the runs --------------------------------------------------------------------------------
@@ -136,10 +140,12 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return sort_runs(out.reset_index())
 
 
-def aggregate(metrics_paths, summary_out, mean_out, histories_out, history_paths=None, failures=None) -> pd.DataFrame:
+def aggregate(metrics_paths, summary_out, mean_out, histories_out, history_paths=None, failures=None,
+              timings_out=None) -> pd.DataFrame:
     """Write the three tables of the runs that read cleanly; each is written beside its target and
     renamed over it only when complete. Unreadable runs go to ``failures`` (a list) when given,
-    else raise. Histories are those of the runs in the summary."""
+    else raise. Histories are those of the runs in the summary. With ``timings_out``, the
+    machine-specific :data:`TIMING` columns go there (per evaluation) instead of into the tables."""
     from adc.runtime.record import RecordError
     runs = collect(metrics_paths, failures=failures)
     good = set(runs["run_dir"]) if len(runs) else set()
@@ -154,7 +160,12 @@ def aggregate(metrics_paths, summary_out, mean_out, histories_out, history_paths
         failures.append(RecordError(history_paths[0] if len(history_paths) == 1 else "history.csv", None,
                                     f"unreadable ({type(e).__name__}: {e})"))
         histories = pd.DataFrame(columns=KEYS + ["seed"])
-    for path, df in ((summary_out, runs), (mean_out, summarize(runs)), (histories_out, histories)):
+    outputs = [(summary_out, runs), (mean_out, summarize(runs)), (histories_out, histories)]
+    if timings_out is not None:
+        keep = [c for c in TIMING_KEYS + TIMING if c in histories.columns]
+        outputs = [(path, df.drop(columns=[c for c in df.columns if c.split("_mean")[0].split("_std")[0] in TIMING]))
+                   for path, df in outputs] + [(timings_out, histories[keep])]
+    for path, df in outputs:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")

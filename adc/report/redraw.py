@@ -1,7 +1,7 @@
 """Every table and figure from the summaries in ``results/`` alone: ``snakemake plots``.
 
 No training job: this reads ``results/summary.csv``, ``results/summary_mean.csv``,
-``results/histories.csv`` and ``results/flops.csv`` (committed, or brought from a cluster) and
+``results/histories.csv``, ``results/flops.csv`` and, where present, ``results/timings.csv`` (committed, or brought from a cluster) and
 writes the tables of ``results/tables/`` and the figures of ``paper_figs/`` with the same functions
 the pipeline's rules use.
 """
@@ -34,9 +34,12 @@ def redraw(root: str | Path = ".", link: str = "example") -> list[Path]:
     out = [res / "tables" / f"{n}.{e}" for n in ("accuracy", "comm_to_target") for e in ("md", "tex")]
     tables.write_tables(mean, hist, *out)
     out += figures.all_figures(mean_csv, hist_csv, root / "reference" / "adc_paper_fig3.csv", figs)
-    out += time_to_accuracy.from_tables(hist_csv, mean_csv, link, figs / "time_to_accuracy",
-                                        res / "tables" / "time_to_accuracy.csv")
-    out.append(res / "tables" / "time_to_accuracy.csv")
+    if (res / "timings.csv").exists():      # machine-specific, untracked: only where the runs were made
+        out += time_to_accuracy.from_tables(hist_csv, mean_csv, link, figs / "time_to_accuracy",
+                                            res / "tables" / "time_to_accuracy.csv", timings_csv=res / "timings.csv")
+    else:
+        print("plots: no results/timings.csv (wall-clock seconds stay on the machine that ran the runs): "
+              "time_to_accuracy not drawn")
     if (res / "flops.csv").exists():
         out += figures.flops_figure(res / "flops.csv", figs / "fig5_flops")
     return out

@@ -75,12 +75,13 @@ def partial_report(runs, root: str | Path = ".", link: str = "example") -> pd.Da
     if done.empty:
         return status
     metrics = [root / d / "metrics.json" for d in done["run_dir"]]
-    collect.aggregate(metrics, res / "summary.csv", res / "summary_mean.csv", res / "histories.csv")
+    collect.aggregate(metrics, res / "summary.csv", res / "summary_mean.csv", res / "histories.csv",
+                      timings_out=res / "timings.csv")
     mean, hist = pd.read_csv(res / "summary_mean.csv"), pd.read_csv(res / "histories.csv")
     tables.write_tables(mean, hist, *[res / "tables" / f"{n}.{e}" for n in ("accuracy", "comm_to_target")
                                       for e in ("md", "tex")], status=status)
     figures.all_figures(res / "summary_mean.csv", res / "histories.csv", root / "reference" / "adc_paper_fig3.csv",
                         figs)
     time_to_accuracy.from_tables(res / "histories.csv", res / "summary_mean.csv", link, figs / "time_to_accuracy",
-                                 res / "tables" / "time_to_accuracy.csv")
+                                 res / "tables" / "time_to_accuracy.csv", timings_csv=res / "timings.csv")
     return status

@@ -158,9 +158,19 @@ def write(histories: pd.DataFrame, mean: pd.DataFrame, link: str, stem: str | Pa
     return paths
 
 
-def from_tables(histories_csv, mean_csv, link: str, stem, table_csv=None, target: float = TARGET) -> list[Path]:
-    """From the pipeline's ``results/histories.csv`` and ``results/summary_mean.csv``."""
-    return write(pd.read_csv(histories_csv), pd.read_csv(mean_csv), link, stem, table_csv, target)
+def from_tables(histories_csv, mean_csv, link: str, stem, table_csv=None, target: float = TARGET,
+                timings_csv=None) -> list[Path]:
+    """From the pipeline's ``results/histories.csv`` and ``results/summary_mean.csv``, with the wall
+    clock of ``results/timings.csv`` (untracked: machine-specific) where the histories leave it out."""
+    from adc.report.collect import TIMING_KEYS
+    histories = pd.read_csv(histories_csv)
+    if "wall_seconds" not in histories:
+        if not timings_csv or not Path(timings_csv).exists():
+            raise FileNotFoundError(f"{timings_csv or 'results/timings.csv'}: not found; time-to-accuracy needs the "
+                                    f"runs' wall-clock seconds, which are kept on the machine that ran them "
+                                    f"(rerun `snakemake` there, or copy its results/timings.csv)")
+        histories = histories.merge(pd.read_csv(timings_csv), on=TIMING_KEYS, how="left")
+    return write(histories, pd.read_csv(mean_csv), link, stem, table_csv, target)
 
 
 def main(argv=None) -> int:
@@ -168,6 +178,7 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="*", help="run folders, or folders above them (e.g. results/runs)")
     p.add_argument("--histories", help="instead of run folders: the pipeline's results/histories.csv ...")
     p.add_argument("--mean", help="... and its results/summary_mean.csv")
+    p.add_argument("--timings", help="... and its results/timings.csv (the wall clock, untracked)")
     p.add_argument("--link", default="example", help="link model (default: example = %s)" % LINKS["example"])
     p.add_argument("--out", default="paper_figs/time_to_accuracy", help="figure path without suffix")
     p.add_argument("--table", default=None, help="also write the per-setting table (CSV)")
@@ -176,7 +187,7 @@ def main(argv=None) -> int:
     if bool(a.histories) != bool(a.mean) or bool(a.runs) == bool(a.histories):
         p.error("give run folders, or --histories and --mean (not both)")
     if a.histories:
-        paths = from_tables(a.histories, a.mean, a.link, a.out, a.table, a.target)
+        paths = from_tables(a.histories, a.mean, a.link, a.out, a.table, a.target, a.timings)
     else:
         histories, mean = load_runs(a.runs)
         paths = write(histories, mean, a.link, a.out, a.table, a.target)

@@ -10,6 +10,7 @@ rule aggregate:
         mean="results/summary_mean.csv",
         histories="results/histories.csv",
         failed="results/summary_failed.csv",  # runs left out: path, field, problem
+        timings="results/timings.csv",  # wall-clock seconds (machine-specific, untracked)
     log:
         "results/logs/aggregate.log",
     script:

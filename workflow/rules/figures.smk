@@ -18,6 +18,7 @@ rule time_to_accuracy:
     input:
         histories="results/histories.csv",
         mean="results/summary_mean.csv",
+        timings="results/timings.csv",
     output:
         figure=multiext("paper_figs/time_to_accuracy", ".pdf", ".png"),
         table="results/tables/time_to_accuracy.csv",
@@ -26,5 +27,5 @@ rule time_to_accuracy:
     log:
         "results/logs/time_to_accuracy.log",
     shell:
-        "python -m adc.report.time_to_accuracy --histories {input.histories} --mean {input.mean} --link {params.link:q} "
+        "python -m adc.report.time_to_accuracy --histories {input.histories} --mean {input.mean} --timings {input.timings} --link {params.link:q} "
         "--out paper_figs/time_to_accuracy --table {output.table} > {log} 2>&1"

@@ -6,14 +6,11 @@ rule plots:
     (committed, or brought from a cluster): no training job is scheduled."""
     params:
         link=config.get("link", "example"),
-    run:
-        from adc.report import redraw
-
-        try:
-            written = redraw.redraw(ROOT, params.link)
-        except redraw.MissingSummary as e:
-            raise WorkflowError(str(e)) from None
-        print(f"plots: {len(written)} files redrawn from results/ (no training)")
+        root=ROOT,
+    log:
+        "results/logs/plots.log",
+    script:
+        "../scripts/plots.py"
 
 
 rule flops_table:

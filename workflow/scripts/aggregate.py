@@ -23,7 +23,7 @@ def say(line: str) -> None:
 failures = []
 runs = report.aggregate(snakemake.input.metrics, snakemake.output.summary, snakemake.output.mean,  # noqa: F821
                         snakemake.output.histories, history_paths=snakemake.input.histories,  # noqa: F821
-                        failures=failures)
+                        failures=failures, timings_out=snakemake.output.timings)  # noqa: F821
 failed = Path(snakemake.output.failed)  # noqa: F821
 with open(failed.with_name(f".{failed.name}.tmp"), "w", newline="") as f:
     w = csv.writer(f)
