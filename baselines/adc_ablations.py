@@ -30,6 +30,7 @@ class ADCPruneOnly(ADC):
     name = "adc_prune_only"
     citation = _CITE
     demo_grid = _DEMO
+    merges_batch = False          # one row per sample: a compressed evaluation applies
     merge = False
     prune = True
 
@@ -41,6 +42,7 @@ class ADCMergeOnly(ADC):
     name = "adc_merge_only"
     citation = _CITE
     demo_grid = _DEMO
+    merges_batch = True
     merge = True
     prune = False
 
@@ -52,4 +54,5 @@ class ADCRandomMerge(ADC):
     name = "adc_random_merge"
     citation = _CITE
     demo_grid = _DEMO
+    merges_batch = True
     random_clusters = True

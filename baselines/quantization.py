@@ -72,6 +72,8 @@ class Quantization(Method):
     grid = {"bits": [1, 2, 4, 8]}
     demo_grid = {"bits": [8, 12, 16]}
     test_params = {"bits": 4}
+    authors_eval = "compressed"      # quantized activations at test time too
+    merges_batch = False
 
     def expected_xi(self) -> float:
         s = self.shape

@@ -44,6 +44,8 @@ class RandomTokenPruning(Method):
     grid = {"rho": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]}
     demo_grid = {"rho": [0.25, 0.35, 0.5]}
     test_params = {"rho": 0.3}
+    authors_eval = "uncompressed"
+    merges_batch = False
 
     def num_keep(self) -> int:
         N, P = self.shape.num_tokens, self.shape.num_prefix_tokens
