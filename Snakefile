@@ -20,6 +20,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/analyses.smk"
+include: "workflow/rules/reproduction.smk"
 
 
 localrules:
@@ -28,6 +29,7 @@ localrules:
     tables,
     figures,
     time_to_accuracy,
+    reproduction,
 
 
 rule all:
@@ -37,3 +39,4 @@ rule all:
         TABLES,
         FIGURES,
         rules.time_to_accuracy.output,
+        rules.reproduction.output,

@@ -21,7 +21,11 @@ import pandas as pd
 
 KEYS = ["dataset", "model", "method", "setting"]
 METRICS = ["final_test_accuracy", "best_test_accuracy", "xi_measured", "xi_expected", "bytes_up", "bytes_down",
-           "bytes_total", "bytes_uncompressed", "steps", "epochs", "wall_seconds"]
+           "bytes_total", "bytes_uncompressed", "steps", "epochs", "wall_seconds",
+           # both evaluations and both protocols (issue 13); NaN for runs written before them, and
+           # test_accuracy_compressed NaN where the method merges the batch (does not apply)
+           "test_accuracy_uncompressed", "test_accuracy_compressed", "xi_nominal", "xi_plot",
+           "budget_used_paper", "budget_used_measured"]
 TARGETS = (0.90, 0.95, 0.99)
 MB = 1e6
 
@@ -43,7 +47,9 @@ def collect(metrics_paths) -> pd.DataFrame:
         m = json.loads(Path(p).read_text())
         row = run_keys(p)
         row.update({f"param_{k}": v for k, v in sorted((m.get("params") or {}).items())})
-        row.update({k: m.get(k, np.nan) for k in METRICS})
+        row.update({k: np.nan if m.get(k) is None else m.get(k) for k in METRICS})
+        # the xi a figure places the run at: nominal under the paper protocol (as the authors plot), else measured
+        row["xi_plot"] = m.get("xi_nominal", np.nan) if m.get("protocol") == "paper" else m.get("xi_measured", np.nan)
         row["device"] = m.get("device")
         row["run_dir"] = str(Path(p).parent)
         rows.append(row)
@@ -168,11 +174,24 @@ def accuracy_rows(mean: pd.DataFrame, panel) -> list[list[str]]:
     p = mean[(mean["dataset"] == panel[0]) & (mean["model"] == panel[1])]
     return [[r["method"], r["setting"], xi_str(r["xi_measured_mean"]),
              pm(r["final_test_accuracy_mean"], r["final_test_accuracy_std"]),
-             pm(r["best_test_accuracy_mean"], r["best_test_accuracy_std"]), str(int(r["n_seeds"]))]
+             pm(r["best_test_accuracy_mean"], r["best_test_accuracy_std"]),
+             *both_evaluations(r), str(int(r["n_seeds"]))]
             for _, r in p.iterrows()]
 
 
-ACC_HEADER = ["method", "setting", "ξ (measured)", "final test accuracy", "best test accuracy", "seeds"]
+def both_evaluations(r) -> list[str]:
+    """Uncompressed (the ADC paper's convention) and through the method's compression (its authors'):
+    "does not apply" where the method merges the batch."""
+    from adc.core.methods import registry
+    cls = registry().get(r["method"])
+    unc = pm(r.get("test_accuracy_uncompressed_mean", np.nan), r.get("test_accuracy_uncompressed_std", np.nan))
+    if cls is not None and cls.merges_batch and not cls.compress_at_eval:
+        return [unc, "does not apply"]
+    return [unc, pm(r.get("test_accuracy_compressed_mean", np.nan), r.get("test_accuracy_compressed_std", np.nan))]
+
+
+ACC_HEADER = ["method", "setting", "ξ (measured)", "final test accuracy", "best test accuracy",
+              "uncompressed (ADC paper)", "compressed (method's own)", "seeds"]
 
 
 def comm_rows(comm: pd.DataFrame, panel, targets=TARGETS) -> list[list[str]]:

@@ -92,8 +92,14 @@ def reference_for(reference: pd.DataFrame | None, dataset: str, model: str) -> p
     return reference[(reference["dataset"] == dataset) & (reference["model"].map(_norm) == _norm(model))]
 
 
+#: legend text where a method's name alone does not say which variant it is
+LEGEND_LABELS = {"bottlenet": "bottlenet (BottleNet++ as the ADC authors ran it)",
+                 "bottlenet_norelu": "bottlenet_norelu (ADC authors' BottleNet++, no final ReLU)",
+                 "bottlenetpp_paper": "bottlenetpp_paper (BottleNet++ paper's design)"}
+
+
 def _legend(fig, styles: dict, extra: list) -> None:
-    handles = [Line2D([], [], color=c, marker=mk, ls="--" if m == "base" else "-", label=m)
+    handles = [Line2D([], [], color=c, marker=mk, ls="--" if m == "base" else "-", label=LEGEND_LABELS.get(m, m))
                for m, (c, mk) in styles.items()] + extra
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
                ncol=1 if len(handles) <= 16 else 2)
@@ -105,7 +111,12 @@ def accuracy_vs_xi(mean: pd.DataFrame, stem: str | Path, reference: pd.DataFrame
         return save(draw_accuracy_vs_xi(mean, reference), stem)
 
 
-def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = None):
+def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = None, y: str = "final_test_accuracy",
+                        ylabel: str = "test accuracy"):
+    """``y``: the accuracy column (``<y>_mean``/``_std``); x is ``xi_plot_mean`` where runs record it
+    (the nominal xi under the paper protocol, as the authors plot; else measured), else ``xi_measured_mean``."""
+    xcol = "xi_plot_mean" if "xi_plot_mean" in mean and mean["xi_plot_mean"].notna().all() else "xi_measured_mean"
+    mean = mean[mean[f"{y}_mean"].notna()]
     with plt.rc_context(STYLE):
         ps = panels(mean)
         fig, axes = _grid(max(len(ps), 1))
@@ -117,13 +128,13 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
             ref = refs[(dataset, model)]
             for method, g in p.groupby("method", sort=False):
                 color, marker = styles[method]
-                g = g.sort_values("xi_measured_mean")
-                std = g["final_test_accuracy_std"].fillna(0.0)
+                g = g.sort_values(xcol)
+                std = g[f"{y}_std"].fillna(0.0)
                 if method == "base":
-                    y, s = g["final_test_accuracy_mean"].iloc[0], std.iloc[0]
-                    ax.axhline(y, color=color, ls="--", lw=1.0, zorder=1)
-                    ax.axhspan(y - s, y + s, color=color, alpha=0.08, lw=0, zorder=0)
-                ax.errorbar(g["xi_measured_mean"], g["final_test_accuracy_mean"], yerr=std, color=color,
+                    yb, s = g[f"{y}_mean"].iloc[0], std.iloc[0]
+                    ax.axhline(yb, color=color, ls="--", lw=1.0, zorder=1)
+                    ax.axhspan(yb - s, yb + s, color=color, alpha=0.08, lw=0, zorder=0)
+                ax.errorbar(g[xcol], g[f"{y}_mean"], yerr=std, color=color,
                             marker=marker, ms=4.5, lw=1.3, capsize=2.5, ls="none" if method == "base" else "-",
                             zorder=3)
             if len(ref):
@@ -135,8 +146,9 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
                 overlaid = True
             log_x(ax)
             ax.set_title(f"{dataset} / {model}")
-            ax.set_xlabel("compression ratio ξ (bytes sent / uncompressed)")
-            ax.set_ylabel("test accuracy")
+            ax.set_xlabel("compression ratio ξ (bytes sent / uncompressed)" if xcol == "xi_measured_mean"
+                          else "compression ratio ξ (nominal under protocol paper, else measured)")
+            ax.set_ylabel(ylabel)
         extra = []
         if overlaid:
             extra = [Line2D([], [], color="#555555", marker="o", mfc="none", ls=":", label="paper (hollow)")]
