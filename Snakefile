@@ -23,6 +23,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/analyses.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/reproduction.smk"
 
 
 localrules:
@@ -33,6 +34,7 @@ localrules:
     time_to_accuracy,
     plots,
     fig5_flops,
+    reproduction,
 
 
 rule all:
@@ -44,6 +46,7 @@ rule all:
         FIGURES,
         rules.time_to_accuracy.output,
         rules.fig5_flops.output,
+        rules.reproduction.output,
 
 
 onsuccess:

@@ -47,6 +47,9 @@ class MyMethod(Method):
     demo_grid = {"stride": [2, 3, 4]}        # 3 levels for the embedded CPU default: keep xi >= ~0.2 (cheap)
     test_params = {"stride": 3, "random_offset": True}   # a small, fast setting for the contract tests
     compress_at_eval = False                 # True only if the method is part of the model at test time
+    authors_eval = "uncompressed"            # how the method's own authors evaluate: "uncompressed" | "compressed"
+    merges_batch = False                     # True if the server gets fewer rows than samples (no compressed eval)
+    # nominal_xi(self) -> float: what the `paper` protocol charges per sample (default: expected_xi())
 
     def num_patches_sent(self) -> int:
         return math.ceil((self.shape.num_tokens - self.shape.num_prefix_tokens) / self.params.stride)

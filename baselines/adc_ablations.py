@@ -31,6 +31,7 @@ class ADCPruneOnly(ADC):
     citation = _CITE
     ablation_of = "adc"
     demo_grid = _DEMO
+    merges_batch = False          # one row per sample: a compressed evaluation applies
     merge = False
     prune = True
 
@@ -43,6 +44,7 @@ class ADCMergeOnly(ADC):
     citation = _CITE
     ablation_of = "adc"
     demo_grid = _DEMO
+    merges_batch = True
     merge = True
     prune = False
 
@@ -55,4 +57,5 @@ class ADCRandomMerge(ADC):
     citation = _CITE
     ablation_of = "adc"
     demo_grid = _DEMO
+    merges_batch = True
     random_clusters = True

@@ -8,3 +8,5 @@ class Base(Method):
     citation = "Uncompressed split learning (Gupta and Raskar, 2018; Vepakomma et al., 2018)."
     grid = {}
     test_params = {}
+    authors_eval = "uncompressed"
+    merges_batch = False

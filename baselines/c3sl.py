@@ -51,6 +51,8 @@ class C3SL(Method):
     demo_grid = {"R": [2, 3, 4]}
     xi_knob = ("R", 1, 128)
     test_params = {"R": 4}
+    authors_eval = "compressed"      # the C3-SL authors evaluate through binding and unbinding
+    merges_batch = False             # unbinding gives one row per sample back
 
     def __init__(self, shape, generator=None, **params):
         super().__init__(shape, generator, **params)
@@ -72,6 +74,9 @@ class C3SL(Method):
     def expected_xi(self) -> float:
         B = self.shape.batch_size
         return self.num_groups(B) / B
+
+    def nominal_xi(self) -> float:
+        return 1 / self.params.R       # the ADC authors' charge (not ceil(B/R)/B)
 
     def describe(self) -> dict:
         return {"R": self.params.R, "groups": self.num_groups(self.shape.batch_size)}

@@ -73,6 +73,8 @@ class Quantization(Method):
     demo_grid = {"bits": [8, 12, 16]}
     xi_knob = ("bits", 1, 16)
     test_params = {"bits": 4}
+    authors_eval = "compressed"      # quantized activations at test time too
+    merges_batch = False
 
     def expected_xi(self) -> float:
         s = self.shape

@@ -45,6 +45,8 @@ class RandomTokenPruning(Method):
     demo_grid = {"rho": [0.25, 0.35, 0.5]}
     xi_knob = ("rho", 1e-3, 1.0)
     test_params = {"rho": 0.3}
+    authors_eval = "uncompressed"
+    merges_batch = False
 
     def num_keep(self) -> int:
         N, P = self.shape.num_tokens, self.shape.num_prefix_tokens

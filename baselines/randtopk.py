@@ -47,6 +47,16 @@ class RandTopK(TopK):
     grid = {"r": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]}
     demo_grid = {"r": [0.2, 0.35, 0.5]}
     test_params = {"r": 0.1}
+    authors_eval = "compressed"      # evaluated through deterministic top-k, as Zheng et al. do at test time
+    _deterministic = False
+
+    def eval_roundtrip(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> Tensor:
+        """At test time the top-k entries themselves (no sampling: draws nothing from the generator)."""
+        self._deterministic = True
+        try:
+            return super().eval_roundtrip(acts, attn, labels)
+        finally:
+            self._deterministic = False
 
     def sampling_log_weights(self, flat: Tensor, k: int) -> Tensor:
         """(B, M) log sampling weights: log((1-alpha)/k) on the top-k set, log(alpha/(M-k)) elsewhere."""
@@ -59,6 +69,8 @@ class RandTopK(TopK):
         return torch.where(in_top, w_top, w_rest).log()        # log 0 = -inf: never drawn
 
     def select(self, flat: Tensor, k: int) -> Tensor:
+        if self._deterministic:
+            return super().select(flat, k)
         logw = self.sampling_log_weights(flat, k)
         u = uniform(flat.shape, self.generator, flat.device).clamp_(min=torch.finfo(torch.float32).tiny)
         gumbel = -torch.log(-torch.log(u))

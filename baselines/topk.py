@@ -49,6 +49,8 @@ class TopK(Method):
     demo_grid = {"r": [0.2, 0.35, 0.5]}
     xi_knob = ("r", 1e-3, 1.0)
     test_params = {"r": 0.1}
+    authors_eval = "compressed"      # the top-k authors evaluate through the sparsification
+    merges_batch = False
 
     # ----- sizes --------------------------------------------------------------------------
     def num_keep(self) -> int:
@@ -64,6 +66,13 @@ class TopK(Method):
         s = self.shape
         frac = self.num_keep() / (s.num_tokens * s.dim)
         return frac * (1 + self.index_bits(s.batch_size, s.num_tokens, s.dim) / 32) / 2 + frac / 2
+
+    def nominal_xi(self) -> float:
+        """The ADC authors' charge: r * (1 + ceil(log2(B*N*D)) / 32) / 2 + r / 2 (forward 1 when r = 1),
+        from the rate r itself (not the rounded k)."""
+        s, r = self.shape, float(self.params.r)
+        forward = 1.0 if r == 1 else r * (1 + self.index_bits(s.batch_size, s.num_tokens, s.dim) / 32)
+        return (forward + r) / 2
 
     def describe(self) -> dict:
         s = self.shape

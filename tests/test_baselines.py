@@ -30,6 +30,7 @@ PAPER = {"topk": {"r": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]},
          "c3sl": {"R": [2, 4, 8, 16, 32]},
          "bottlenet": {"c": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]},
          "bottlenet_norelu": {"c": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]},
+         "bottlenetpp_paper": {"c": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]},
          "quantization": {"bits": [1, 2, 4, 8]},
          "random_token_pruning": {"rho": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]},
          "adc_prune_only": {"xi": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]},
@@ -188,11 +189,14 @@ def test_bottlenet_variants_and_eval_mode():
     assert up["acts"].shape == (8, N, 8) and (tokens >= 0).all()
     _, tokens2, _, _, _ = cross(norelu, acts)
     assert (tokens2 < 0).any()
-    # evaluation uses BatchNorm's running statistics and leaves the modules in training mode
-    out = relu.eval_transform(acts)
-    assert relu.encoder.training and relu.decoder.training
-    relu.encoder.eval(), relu.decoder.eval()
-    torch.testing.assert_close(out, relu.decoder(relu.encoder(acts)))
+    # the paper's design: evaluation uses BatchNorm's running statistics and leaves the modules in training mode
+    pp = make("bottlenetpp_paper", c=0.25)
+    assert isinstance(pp.encoder[1], torch.nn.BatchNorm1d) and isinstance(pp.encoder[2], torch.nn.Sigmoid)
+    cross(pp, acts)
+    out = pp.eval_transform(acts)
+    assert pp.encoder.training and pp.decoder.training
+    pp.encoder.eval(), pp.decoder.eval()
+    torch.testing.assert_close(out, pp.decoder(pp.encoder(acts)))
 
 
 # ----- ADC ablations -------------------------------------------------------------------------------

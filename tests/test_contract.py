@@ -283,10 +283,38 @@ def check_trains_in_the_real_loop(name: str, tmp_dir: Path) -> None:
     assert 0.0 <= m["final_test_accuracy"] <= 1.0 and math.isfinite(m["final_train_loss"])
 
 
+def check_protocol_declarations(name: str) -> None:
+    """``authors_eval``, ``merges_batch``, ``compress_at_eval`` and ``nominal_xi`` are declared and true to
+    behaviour: a method merges the batch iff the server gets fewer rows than samples; a method that
+    keeps one row per sample can be evaluated through its own message (one prediction per sample)."""
+    cls = get_method(name)
+    assert cls.authors_eval in ("uncompressed", "compressed"), f"{name}: authors_eval {cls.authors_eval!r}"
+    assert isinstance(cls.merges_batch, bool) and isinstance(cls.compress_at_eval, bool)
+    if cls.compress_at_eval:
+        assert cls.authors_eval == "compressed" and not cls.merges_batch, \
+            f"{name}: a learned bottleneck is evaluated through itself and keeps one row per sample"
+    s = run(name)
+    rows = s.tokens.shape[0]
+    assert (rows < s.x.shape[0]) == cls.merges_batch, \
+        f"{name}: merges_batch={cls.merges_batch}, but {s.x.shape[0]} samples gave {rows} server rows"
+    xi = s.method.nominal_xi()
+    assert isinstance(xi, float) and 0 < xi <= 1.5, f"{name}: nominal_xi {xi!r}"
+    split, method = make(name)
+    x, y = batch(B_TEST)
+    with torch.no_grad():
+        acts, attn = split.client(x)
+        if cls.merges_batch:
+            with pytest.raises(ValueError, match="cannot be evaluated compressed"):
+                method.eval_roundtrip(acts, attn, y)
+        else:
+            tokens = method.eval_transform(acts) if cls.compress_at_eval else method.eval_roundtrip(acts, attn, y)
+            assert tokens.shape[0] == B_TEST and tokens.shape[2] == acts.shape[2], f"{name}: eval rows {tuple(tokens.shape)}"
+
+
 CHECKS = [check_shapes, check_gradients_reach_the_client, check_split_gradient_equals_one_graph,
           check_bytes_are_the_message_tensors, check_xi_matches_expected, check_declared_xi_needs_no_build,
-          check_eval_transform,
-          check_same_seed_same_payload, check_small_and_uneven_batches]
+          check_eval_transform, check_same_seed_same_payload, check_small_and_uneven_batches,
+          check_protocol_declarations]
 
 
 def run_contract(name: str, tmp_dir: Path | None = None) -> None:

@@ -79,3 +79,71 @@ class CommMeter:
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():
             setattr(self, k, v)
+
+
+# ----- the budget: what a step costs and when a run stops, under each protocol -------------------
+#: the protocols a run can be charged under (TrainConfig.protocol)
+PROTOCOLS = ("measured", "paper")
+
+#: the ADC authors' budgets, in samples (``max_communication`` in their dataset configs, e.g.
+#: ``configs/dataset/food_101.yaml`` of Federico-Alvetreti/Attention-based-Double-Compression:
+#: 750,000 for Food-101, i.e. 9.90 epochs of its 75,750 training images, not 10; CIFAR-100: 500,000,
+#: 10 epochs of 50,000). The ``paper`` protocol uses them when ``budget_samples`` is not given.
+PAPER_BUDGET_SAMPLES = {"cifar100": 500_000, "food101": 750_000}
+
+
+def steps_per_epoch(num_train: int, batch_size: int, drop_last: bool = False) -> int:
+    """Training steps in one pass; ``drop_last`` drops the final partial batch (as the ADC authors' loader)."""
+    return num_train // batch_size if drop_last else -(-num_train // batch_size)
+
+
+def epoch_batch_sizes(num_train: int, batch_size: int, drop_last: bool = False) -> list[int]:
+    """The size of every batch of one pass, in order (the last one partial unless ``drop_last``)."""
+    sizes = [batch_size] * (num_train // batch_size)
+    if num_train % batch_size and not drop_last:
+        sizes.append(num_train % batch_size)
+    return sizes
+
+
+def paper_step_charge(nominal_xi: float, batch_size: int) -> float:
+    """What the ADC authors add to ``model.communication`` per training step: ratio x batch size (samples).
+
+    Every method of theirs does ``self.communication += self.compression_ratio * x.shape[0]`` in its
+    training forward; labels, indices and side information are not counted."""
+    return nominal_xi * batch_size
+
+
+def budget_reached(protocol: str, used: float, budget: float) -> bool:
+    """The stopping test, checked after every step.
+
+    ``paper``: ``used > budget`` (the authors' ``if model.communication > max_communication: break``);
+    ``measured``: ``used >= budget`` bytes (the bytes sent reach the budget)."""
+    if protocol == "paper":
+        return used > budget
+    return used >= budget
+
+
+def steps_to_budget(protocol: str, budget: float, step_cost, num_train: int, batch_size: int,
+                    drop_last: bool = False, epoch_cap: int | None = None, max_steps: int = 10**9) -> int:
+    """How many steps a run takes before :func:`budget_reached` stops it, without training.
+
+    ``step_cost(batch_size) -> float`` is what one step of that many samples costs under ``protocol``
+    (samples for ``paper``, bytes for ``measured``). The epochs' batch sizes follow
+    :func:`epoch_batch_sizes`; the cost is added step by step, in the same order and with the same
+    float arithmetic as the training loop, and the test is made after each step, as the loop does.
+    ``epoch_cap``: at most that many passes (the authors' ``for epoch in range(1, 1000)`` is 999),
+    whatever budget is left."""
+    sizes = epoch_batch_sizes(num_train, batch_size, drop_last)
+    if not sizes:
+        raise ValueError(f"batch_size: {batch_size} with drop_last leaves no batch of {num_train} samples; "
+                         "lower batch_size or set drop_last: false")
+    costs = [step_cost(s) for s in sizes]
+    used, steps, epochs = 0.0 if protocol == "paper" else 0, 0, 0
+    while steps < max_steps and (epoch_cap is None or epochs < epoch_cap):
+        epochs += 1
+        for c in costs:
+            used += c
+            steps += 1
+            if budget_reached(protocol, used, budget):
+                return steps
+    return steps

@@ -60,6 +60,12 @@ class Method:
     ablation_of: ClassVar[str | None] = None
     #: whether evaluation also goes through the method (e.g. a learned bottleneck)
     compress_at_eval: ClassVar[bool] = False
+    #: how the method's own authors evaluate: "uncompressed" (the server sees the client's activations,
+    #: the ADC paper's convention) or "compressed" (through the method's own message, e.g. top-k, C3-SL)
+    authors_eval: ClassVar[str] = "uncompressed"
+    #: True where the server gets fewer rows than samples (e.g. ADC merges the batch): a compressed
+    #: evaluation does not apply, since test predictions would not be per sample
+    merges_batch: ClassVar[bool] = False
 
     def __init__(self, shape: CutShape, generator: torch.Generator | None = None, **params):
         self.shape = shape
@@ -164,6 +170,12 @@ class Method:
     def expected_xi(self) -> float:
         """The paper-convention compression ratio this method is declared to reach on ``self.shape``."""
         return 1.0
+
+    def nominal_xi(self) -> float:
+        """The ratio the ``paper`` protocol charges per step (x batch size samples), as the ADC authors'
+        code declares it for the method (e.g. ADC: its xi parameter; BottleNet++: c); by default
+        :meth:`expected_xi`."""
+        return self.expected_xi()
 
     def describe(self) -> dict:
         """Derived quantities worth recording in metrics.json (e.g. T and k for ADC)."""

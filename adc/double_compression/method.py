@@ -69,6 +69,10 @@ class ADC(Method):
     demo_grid = {"xi": [0.1, 0.25, 0.5]}
     xi_knob = ("xi", 1e-3, 1.0)
     test_params = {"xi": 0.1}
+    #: the server gets T < B merged rows: a compressed evaluation does not apply (the ablation without
+    #: merging sets it False); the ADC authors evaluate uncompressed
+    merges_batch = True
+    authors_eval = "uncompressed"
     #: switches for the ablations registered in baselines/
     merge = True
     prune = True
@@ -96,6 +100,13 @@ class ADC(Method):
         if not self.prune:
             return num_tokens
         return min(num_tokens, max(self.shape.num_prefix_tokens, int(self.keep_fraction() * num_tokens + 1e-9)))
+
+    def nominal_xi(self) -> float:
+        """What the ADC authors charge: the xi asked for (not the realised (T/B)(k/N), which rounding lowers)."""
+        p = self.params
+        if p.merge_ratio > 0 or p.keep_ratio > 0:
+            return self.merge_fraction() * self.keep_fraction()
+        return float(p.xi)
 
     def expected_xi(self) -> float:
         s = self.shape

@@ -24,7 +24,11 @@ import pandas as pd
 
 KEYS = ["dataset", "model", "method", "setting"]
 METRICS = ["final_test_accuracy", "best_test_accuracy", "xi_measured", "xi_expected", "bytes_up", "bytes_down",
-           "bytes_total", "bytes_uncompressed", "steps", "epochs", "wall_seconds"]
+           "bytes_total", "bytes_uncompressed", "steps", "epochs", "wall_seconds",
+           # both evaluations and both protocols (issue 13); NaN for runs written before them, and
+           # test_accuracy_compressed NaN where the method merges the batch (does not apply)
+           "test_accuracy_uncompressed", "test_accuracy_compressed", "xi_nominal", "xi_plot",
+           "budget_used_paper", "budget_used_measured"]
 MB = 1e6            # megabytes in the tables and figures: 10^6 bytes
 #: machine-specific columns: kept out of the tracked tables (a rerun with the same results changes no
 #: tracked file) and written to the untracked ``results/timings.csv``, per run and evaluation
@@ -77,7 +81,9 @@ def collect(metrics_paths, failures: list | None = None) -> pd.DataFrame:
             continue
         row = run_keys(p)
         row.update({f"param_{k}": v for k, v in sorted((m.get("params") or {}).items())})
-        row.update({k: m.get(k, np.nan) for k in METRICS})
+        row.update({k: np.nan if m.get(k) is None else m.get(k) for k in METRICS})
+        # the xi a figure places the run at: nominal under the paper protocol (as the authors plot), else measured
+        row["xi_plot"] = m.get("xi_nominal", np.nan) if m.get("protocol") == "paper" else m.get("xi_measured", np.nan)
         row["device"] = m.get("device")
         row["run_dir"] = str(Path(p).parent)
         rows.append(row)

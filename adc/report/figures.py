@@ -25,6 +25,8 @@ from adc.report.collect import MB, mean_curve, method_order, panels
 
 #: what the x axis of accuracy_vs_xi plots: the paper's payload convention, not all bytes
 XI_LABEL = "ξ, payload convention (activations + gradients sent / uncompressed fp32)"
+#: where runs record ``xi_plot`` (nominal xi under protocol paper, as the authors plot; measured otherwise)
+XI_LABEL_PLOT = "ξ: nominal under protocol paper, else measured (payload convention)"
 
 
 def ablations(methods) -> set[str]:
@@ -60,7 +62,12 @@ def accuracy_vs_xi(mean: pd.DataFrame, stem: str | Path, reference: pd.DataFrame
     return plotting.save(draw_accuracy_vs_xi(mean, reference), stem)
 
 
-def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = None):
+def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = None, y: str = "final_test_accuracy",
+                        ylabel: str = "test accuracy"):
+    """``y``: the accuracy column (``<y>_mean``/``_std``); x is ``xi_plot_mean`` where runs record it
+    (the nominal xi under the paper protocol, as the authors plot; else measured), else ``xi_measured_mean``."""
+    xcol = "xi_plot_mean" if "xi_plot_mean" in mean and mean["xi_plot_mean"].notna().all() else "xi_measured_mean"
+    mean = mean[mean[f"{y}_mean"].notna()]
     with plotting.style():
         ps = panels(mean)
         fig, axes = plotting.panel_grid(max(len(ps), 1))
@@ -71,13 +78,13 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
             ref = refs[(dataset, model)]
             for method, g in p.groupby("method", sort=False):
                 color, marker, _ = plotting.method_style(method)
-                g = g.sort_values("xi_measured_mean")
-                std = g["final_test_accuracy_std"].fillna(0.0)
+                g = g.sort_values(xcol)
+                std = g[f"{y}_std"].fillna(0.0)
                 if method == "base":
-                    y, s = g["final_test_accuracy_mean"].iloc[0], std.iloc[0]
-                    ax.axhline(y, color=color, ls="--", lw=1.0, zorder=1)
-                    ax.axhspan(y - s, y + s, color=color, alpha=0.08, lw=0, zorder=0)
-                ax.errorbar(g["xi_measured_mean"], g["final_test_accuracy_mean"], yerr=std, color=color,
+                    yb, s = g[f"{y}_mean"].iloc[0], std.iloc[0]
+                    ax.axhline(yb, color=color, ls="--", lw=1.0, zorder=1)
+                    ax.axhspan(yb - s, yb + s, color=color, alpha=0.08, lw=0, zorder=0)
+                ax.errorbar(g[xcol], g[f"{y}_mean"], yerr=std, color=color,
                             marker=marker, ms=4.5, lw=1.3, capsize=2.5, ls="none" if method == "base" else "-",
                             zorder=3)
             if len(ref):
@@ -89,8 +96,8 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
                 overlaid = True
             plotting.log_x(ax)
             ax.set_title(plotting.panel_title(dataset, model))
-            ax.set_xlabel(XI_LABEL)
-            ax.set_ylabel("test accuracy")
+            ax.set_xlabel(XI_LABEL if xcol == "xi_measured_mean" else XI_LABEL_PLOT)
+            ax.set_ylabel(ylabel)
         extra = []
         if overlaid:
             extra = [Line2D([], [], color="#555555", marker="o", mfc="none", ls=":", label="paper (hollow)")]

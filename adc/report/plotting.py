@@ -54,8 +54,9 @@ KNOWN: dict[str, MethodStyle] = {
     "topk": MethodStyle("#1f77b4", "^", "top-k"),
     "randtopk": MethodStyle("#17becf", "v", "randomized top-k"),
     "c3sl": MethodStyle("#2ca02c", "D", "C3-SL"),
-    "bottlenet": MethodStyle("#9467bd", "P", "BottleNet++"),
-    "bottlenet_norelu": MethodStyle("#aec7e8", "p", "BottleNet++ (no ReLU)"),
+    "bottlenet": MethodStyle("#9467bd", "P", "BottleNet++ (as the ADC authors ran it)"),
+    "bottlenet_norelu": MethodStyle("#aec7e8", "p", "BottleNet++ (ADC authors', no final ReLU)"),
+    "bottlenetpp_paper": MethodStyle("#6b3fa0", "d", "BottleNet++ (its paper's design)"),
     "quantization": MethodStyle("#ff7f0e", "X", "quantization"),
     "random_token_pruning": MethodStyle("#8c564b", "h", "random token pruning"),
 }

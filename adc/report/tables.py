@@ -93,7 +93,19 @@ def xi_str(x: float) -> str:
 
 
 # ----- accuracy and communication to a target (rule tables) ------------------------------------
-ACC_HEADER = ["method", "setting", "ξ (measured)", "final test accuracy", "best test accuracy", "seeds"]
+ACC_HEADER = ["method", "setting", "ξ (measured)", "final test accuracy", "best test accuracy",
+              "uncompressed (ADC paper)", "compressed (method's own)", "seeds"]
+
+
+def both_evaluations(r) -> list[str]:
+    """Uncompressed (the ADC paper's convention) and through the method's compression (its authors'):
+    "does not apply" where the method merges the batch."""
+    from adc.core.methods import registry
+    cls = registry().get(r["method"])
+    unc = pm(r.get("test_accuracy_uncompressed_mean", math.nan), r.get("test_accuracy_uncompressed_std", math.nan))
+    if cls is not None and cls.merges_batch and not cls.compress_at_eval:
+        return [unc, "does not apply"]
+    return [unc, pm(r.get("test_accuracy_compressed_mean", math.nan), r.get("test_accuracy_compressed_std", math.nan))]
 
 
 def _seeds_cell(n: int, gaps: pd.DataFrame | None, key) -> str:
@@ -120,7 +132,7 @@ def accuracy_rows(mean: pd.DataFrame, panel, status: pd.DataFrame | None = None)
     gaps = _gaps(status)
     rows = [[r["method"], r["setting"], xi_str(r["xi_measured_mean"]),
              pm(r["final_test_accuracy_mean"], r["final_test_accuracy_std"]),
-             pm(r["best_test_accuracy_mean"], r["best_test_accuracy_std"]),
+             pm(r["best_test_accuracy_mean"], r["best_test_accuracy_std"]), *both_evaluations(r),
              _seeds_cell(int(r["n_seeds"]), gaps, (*panel, r["method"], r["setting"]))]
             for _, r in p.iterrows()]
     if gaps is not None:            # settings with no finished run at all: a row that says so
@@ -128,7 +140,7 @@ def accuracy_rows(mean: pd.DataFrame, panel, status: pd.DataFrame | None = None)
         for (d, m, method, setting), g in gaps.iterrows():
             if (d, m) == tuple(panel) and (method, setting) not in have:
                 what = ", ".join(f"{int(g[s])} {s}" for s in ("failed", "missing") if g.get(s, 0))
-                rows.append([method, setting, "–", f"no result ({what})", "–", "0"])
+                rows.append([method, setting, "–", f"no result ({what})", "–", "–", "–", "0"])
     return rows
 
 

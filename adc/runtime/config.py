@@ -40,6 +40,18 @@ class TrainConfig:
     transport: str = "inprocess"                   # inprocess | distributed (client and server in two processes)
     link: str | None = None                        # a link model, e.g. "up=10Mbit,down=50Mbit,latency=20ms" or "example"
     link_sleep: bool = False                       # distributed: really wait the link model's time per message
+    protocol: str = field(default="measured", metadata={"help": (
+        "what a step costs against the budget: 'measured' (every byte that crosses, both ways, labels "
+        "included) or 'paper' (the ADC authors' rule: nominal ratio x batch size samples per step, "
+        "stop once the total exceeds the budget)")})
+    budget_samples: float | dict | None = field(default=None, metadata={"help": (
+        "the budget in samples (one uncompressed sample up and its gradient down = 1), or a mapping "
+        "{dataset: samples}; None = budget_epochs x train size, except under protocol 'paper' on a "
+        "dataset with a known authors' budget (cifar100: 500000, food101: 750000)")})
+    epoch_cap: int | None = field(default=None, metadata={"help": (
+        "stop after this many passes even if budget is left (the ADC authors' loop runs at most 999: "
+        "`for epoch in range(1, 1000)`, which cuts CIFAR-100 runs at xi = 0.01 short); None = no cap")})
+    drop_last: bool = field(default=False, metadata={"help": "drop each epoch's last partial batch (the ADC authors do)"})
 
     DEFAULT_BUDGET_EPOCHS = 10.0                   # the paper's budget when neither rule is given
 
@@ -69,6 +81,18 @@ class TrainConfig:
             LinkModel.parse(self.link)
         if self.link_sleep and (self.link is None or self.transport != "distributed"):
             raise ValueError("link_sleep: needs a link and transport: distributed")
+        if self.epoch_cap is not None and self.epoch_cap < 1:
+            raise ValueError(f"epoch_cap: {self.epoch_cap} must be >= 1, or null for no cap")
+        from adc.core.accounting import PROTOCOLS
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: {self.protocol!r}; allowed: {list(PROTOCOLS)}")
+        if self.budget_samples is not None:
+            if self.epochs is not None:
+                raise ValueError("budget_samples and epochs are both set; choose one stopping rule")
+            values = self.budget_samples.values() if isinstance(self.budget_samples, dict) else [self.budget_samples]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+                raise ValueError(f"budget_samples: {self.budget_samples!r} must be a number > 0 or a mapping "
+                                 "{dataset: number > 0}, e.g. {cifar100: 500000}")
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a mapping of method parameters, got {self.params!r}")
 
@@ -77,6 +101,25 @@ class TrainConfig:
         if self.epochs is not None:
             return "epochs", float(self.epochs)
         return "budget", float(self.budget_epochs if self.budget_epochs is not None else self.DEFAULT_BUDGET_EPOCHS)
+
+    def resolved_budget_samples(self, num_train: int) -> float | None:
+        """The budget in samples for this run's dataset, or None when stopping by epochs.
+
+        ``budget_samples`` (a number, or the entry for this dataset), else under ``paper`` the authors'
+        budget for the dataset (``accounting.PAPER_BUDGET_SAMPLES``), else ``budget_epochs`` x ``num_train``."""
+        from adc.core.accounting import PAPER_BUDGET_SAMPLES
+        rule, amount = self.stopping
+        if rule == "epochs":
+            return None
+        name = self.dataset.split(":")[0]
+        b = self.budget_samples
+        if isinstance(b, dict) and name in b:
+            return float(b[name])
+        if b is not None and not isinstance(b, dict):
+            return float(b)
+        if self.protocol == "paper" and self.budget_epochs is None and name in PAPER_BUDGET_SAMPLES:
+            return float(PAPER_BUDGET_SAMPLES[name])
+        return amount * num_train
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":

@@ -146,6 +146,11 @@ class ClientRun(SplitRun):
         self.model.train()
         return correct.item() / max(total, 1)
 
+    def evaluate_both(self) -> dict:
+        """Uncompressed only over the wire (a learned bottleneck stays in, so that one is also compressed)."""
+        acc = self.evaluate()
+        return {"uncompressed": acc, "compressed": acc if self.method.compress_at_eval else None}
+
     # ----- the server's half of the state ---------------------------------------------------------
     def server_state(self) -> dict:
         """The server's model half, module, optimizer, RNG and wire counts (fetched once per step count)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import os
@@ -31,12 +32,13 @@ import numpy as np
 import torch
 
 from adc.core import step
+from adc.core import accounting
 from adc.core.accounting import CommMeter, uncompressed_step_bytes
 from adc.core.carrier import InProcessCarrier
 from adc.core.methods import CutShape, create_method
 from adc.core.models import create_model, default_split_index
 from adc.core.split import SplitViT
-from adc.data import carve_validation, eval_batches, load_dataset, num_batches, train_batches
+from adc.data import carve_validation, eval_batches, load_dataset, train_batches
 from adc.runtime.checkpoint import CHECKPOINT, _atomic, atomic_torch_save, check_writable, load_checkpoint
 from adc.runtime.config import TrainConfig
 from adc.runtime.errors import Interrupted, NonFiniteError
@@ -129,11 +131,26 @@ class SplitRun:
         self.client_opt = torch.optim.Adam(client_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.server_opt = torch.optim.Adam(server_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-        self.steps_per_epoch = num_batches(self.data.num_train, cfg.batch_size)
+        self.steps_per_epoch = accounting.steps_per_epoch(self.data.num_train, cfg.batch_size, cfg.drop_last)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"drop_last: batch_size {cfg.batch_size} is larger than the {self.data.num_train} "
+                             "training samples, so no batch is left; lower batch_size or set drop_last: false")
         rule, amount = cfg.stopping
         self.rule = rule
         self.max_epochs = int(amount) if rule == "epochs" else None
-        self.budget_bytes = amount * self.uncompressed_epoch_bytes() if rule == "budget" else None
+        # the budget, in both units: samples (what `paper` charges: nominal ratio x batch size per step)
+        # and bytes (what `measured` charges: every byte that crosses, both ways); one uncompressed
+        # sample up and its gradient down is one sample = uncompressed_epoch_bytes / num_train bytes
+        self.protocol = cfg.protocol
+        self.xi_nominal = float(self.method.nominal_xi())
+        self.budget_samples = cfg.resolved_budget_samples(self.data.num_train)
+        if rule != "budget":
+            self.budget_bytes = None
+        elif cfg.budget_samples is None and not (cfg.protocol == "paper" and cfg.budget_epochs is None):
+            self.budget_bytes = amount * self.uncompressed_epoch_bytes()
+        else:
+            self.budget_bytes = self.budget_samples / self.data.num_train * self.uncompressed_epoch_bytes()
+        self.paper_used = 0.0               # sample-equivalents charged under `paper` (counted under both)
 
         # progress through the run (all of it is checkpointed)
         self.epoch = 0
@@ -186,6 +203,7 @@ class SplitRun:
 
     def record_step(self, batch_size: int, up, down, loss: torch.Tensor) -> None:
         self.meter.add(up, down, batch_size, self.shape.num_tokens, self.shape.dim, self.shape.num_classes)
+        self.paper_used += accounting.paper_step_charge(self.xi_nominal, batch_size)
         if self.link_model is not None:
             self.link_seconds += self.link_model.step_seconds(up.nbytes, down.nbytes)
         finite = torch.isfinite(loss)
@@ -204,27 +222,88 @@ class SplitRun:
             raise NonFiniteError(f"non-finite loss or gradient at step {bad} (method {self.cfg.method!r}, "
                                  f"params {self.cfg.params}); lower the lr or check the method's parameters")
 
-    @torch.no_grad()
+    # ----- evaluation: both conventions ---------------------------------------------------------
+    @property
+    def final_eval(self) -> str:
+        """Which evaluation ``final_test_accuracy`` is: "compressed" with ``eval_compressed`` (through the
+        method's message) or for a learned bottleneck (``compress_at_eval``), else "uncompressed"."""
+        return "compressed" if (self.cfg.eval_compressed or self.method.compress_at_eval) else "uncompressed"
+
+    @property
+    def compressed_eval_applies(self) -> bool:
+        return self.method.compress_at_eval or not self.method.merges_batch
+
     def evaluate(self) -> float:
+        """Test accuracy under the run's own convention (:attr:`final_eval`)."""
+        if self.cfg.eval_compressed and not self.compressed_eval_applies:
+            raise ValueError(f"eval_compressed: method {self.cfg.method!r} merges the batch, so it cannot be "
+                             "evaluated compressed; set eval_compressed: false")
+        accs = self.evaluate_both()
+        return accs[self.final_eval]
+
+    @torch.no_grad()
+    def evaluate_both(self) -> dict:
+        """Test accuracy uncompressed (the ADC paper's convention: the server sees the client's
+        activations; a learned bottleneck stays in) and through the method's own compression (the
+        convention of top-k, C3-SL, quantization; None where the method merges the batch).
+
+        The compressed pass draws from neither the method's generator nor torch's global RNG as far
+        as training can see: their states are restored, so training is the same with or without it."""
         self.model.eval()
         correct = torch.zeros((), device=self.device, dtype=torch.long)
+        correct_c = torch.zeros((), device=self.device, dtype=torch.long)
         total = 0
-        roundtrip = self.cfg.eval_compressed and not self.method.compress_at_eval
-        for x, y in eval_batches(self.data.test, self.cfg.eval_batch_size, self.device):
-            with self.autocast():
-                acts, attn = self.model.client(x, with_attention=roundtrip)
-                tokens = (self.method.eval_roundtrip(acts, attn, y) if roundtrip
-                          else self.method.eval_transform(acts))
-                logits = self.model.server(tokens)
-            correct += (logits.argmax(-1) == y).sum()
-            total += len(y)
+        m = self.method
+        roundtrip = self.compressed_eval_applies and not m.compress_at_eval
+        with self._rng_kept(roundtrip):
+            for x, y in eval_batches(self.data.test, self.cfg.eval_batch_size, self.device):
+                with self.autocast():
+                    # the attention capture is a side computation: acts are the same with or without it
+                    acts, attn = self.model.client(x, with_attention=roundtrip)
+                    logits = self.model.server(m.eval_transform(acts))
+                    correct += (logits.argmax(-1) == y).sum()
+                    if roundtrip:
+                        logits_c = self.model.server(m.eval_roundtrip(acts, attn, y))
+                        correct_c += (logits_c.argmax(-1) == y).sum()
+                total += len(y)
         self.model.train()
-        return correct.item() / max(total, 1)
+        plain = correct.item() / max(total, 1)
+        if m.compress_at_eval:
+            compressed = plain                   # the bottleneck is the model: one evaluation, through it
+        elif roundtrip:
+            compressed = correct_c.item() / max(total, 1)
+        else:
+            compressed = None
+        return {"uncompressed": plain, "compressed": compressed}
+
+    @contextlib.contextmanager
+    def _rng_kept(self, active: bool):
+        if not active:
+            yield
+            return
+        state = self.generator.get_state()
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                yield
+        finally:
+            self.generator.set_state(state)
+
+    # ----- the budget ------------------------------------------------------------------------------
+    def budget_used(self) -> dict:
+        """The fraction of the budget used under each protocol (None when stopping by epochs)."""
+        if self.rule != "budget":
+            return {"paper": None, "measured": None}
+        return {"paper": self.paper_used / self.budget_samples, "measured": self.meter.bytes_total / self.budget_bytes}
 
     def done(self) -> bool:
         if self.rule == "epochs":
             return self.epoch >= self.max_epochs
-        return self.meter.bytes_total >= self.budget_bytes
+        if self.cfg.epoch_cap is not None and self.epoch >= self.cfg.epoch_cap:
+            return True
+        if self.protocol == "paper":
+            return accounting.budget_reached("paper", self.paper_used, self.budget_samples)
+        return accounting.budget_reached("measured", self.meter.bytes_total, self.budget_bytes)
 
     # ----- checkpoints ----------------------------------------------------------------------
     def weights_state(self) -> dict:
@@ -245,7 +324,7 @@ class SplitRun:
             "meter": self.meter.state_dict(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "history": self.history, "loss_sum": self.loss_sum.cpu(), "loss_count": self.loss_count,
             "first_bad_step": self.first_bad_step.cpu(), "wall_seconds": self.wall_before + self.elapsed(),
-            "link_seconds": self.link_seconds,
+            "link_seconds": self.link_seconds, "paper_used": self.paper_used,
             "rng": {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(), "python": random.getstate(),
                     "method": self.generator.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
@@ -272,6 +351,7 @@ class SplitRun:
         self.first_bad_step = s["first_bad_step"].to(self.device)
         self.wall_before = s["wall_seconds"]
         self.link_seconds = s.get("link_seconds", 0.0)
+        self.paper_used = s.get("paper_used", 0.0)
         rng = s["rng"]
         torch.set_rng_state(rng["torch"])
         set_numpy_rng_state(rng["numpy"])
@@ -309,8 +389,10 @@ class SplitRun:
         try:
             self.model.train()
             while not self.done():
-                for x, y in train_batches(self.data.train, self.cfg.batch_size, self.cfg.seed, self.epoch,
-                                          self.batch_in_epoch, self.device):
+                # islice: with drop_last the epoch ends before the last, partial batch
+                for x, y in itertools.islice(train_batches(self.data.train, self.cfg.batch_size, self.cfg.seed,
+                                                           self.epoch, self.batch_in_epoch, self.device),
+                                             self.steps_per_epoch - self.batch_in_epoch):
                     self.train_step(x, y)
                     self.batch_in_epoch += 1
                     bar.update(1)
@@ -342,7 +424,8 @@ class SplitRun:
         return metrics
 
     def end_epoch(self, log, bar) -> None:
-        acc = self.evaluate()
+        accs = self.evaluate_both()
+        acc = accs[self.final_eval]
         loss = (self.loss_sum / max(self.loss_count, 1)).item()
         self.loss_sum.zero_()
         self.loss_count = 0
@@ -353,10 +436,13 @@ class SplitRun:
                "wall_seconds": self.wall_before + self.elapsed()}
         if self.link_model is not None:
             row["link_seconds"] = self.link_seconds
+        used = self.budget_used()
+        row.update(test_accuracy_uncompressed=accs["uncompressed"], test_accuracy_compressed=accs["compressed"],
+                   budget_used_paper=used["paper"], budget_used_measured=used["measured"])
         self.history.append(row)
         bar.set_postfix(acc=f"{acc:.3f}", loss=f"{loss:.3f}")
         if not bar.enabled:
-            budget = (f" | comm {self.meter.bytes_total / self.budget_bytes:6.1%} of budget"
+            budget = (f" | comm {used[self.protocol]:6.1%} of budget ({self.protocol})"
                       if self.budget_bytes else "")
             log(f"epoch {row['epoch']:7.2f} | step {row['step']:6d} | loss {loss:.4f} | test acc {acc:.4f}{budget}")
 
@@ -366,6 +452,8 @@ class SplitRun:
         total = None
         if self.rule == "epochs":
             total = self.max_epochs * self.steps_per_epoch
+        elif self.protocol == "paper" and self.xi_nominal > 0:
+            total = math.floor(self.budget_samples / accounting.paper_step_charge(self.xi_nominal, self.cfg.batch_size)) + 1
         elif self.method.expected_xi() > 0:
             total = math.ceil(self.budget_bytes / max(self.expected_step_bytes(), 1))
         bar = tqdm(total=total, initial=self.meter.steps, disable=not enabled, unit="step",
@@ -388,6 +476,7 @@ class SplitRun:
             **{k: comm[k] for k in ("bytes_up", "bytes_down", "bytes_total", "bytes_uncompressed", "payload_up",
                                     "payload_down", "xi_measured", "xi_up", "xi_down", "xi_bytes", "steps")},
             "xi_expected": self.method.expected_xi(),
+            **self.protocol_metrics(),
             "epochs": self.history[-1]["epoch"] if self.history else 0.0,
             "budget_bytes": self.budget_bytes,
             "wall_seconds": self.wall_before + self.elapsed(),
@@ -406,6 +495,25 @@ class SplitRun:
                 w.writerows(self.history)
         write_record(out, json.loads(json.dumps(metrics, default=str)))   # checked against adc.runtime.record
         return metrics
+
+    def protocol_metrics(self) -> dict:
+        """Additive fields of metrics.json: the protocol, both xi, the budget used under each protocol, and
+        both evaluations (``final_test_accuracy`` is the one ``final_eval`` names)."""
+        used = self.budget_used()
+        last = self.history[-1] if self.history else {}
+        unc = [h["test_accuracy_uncompressed"] for h in self.history if "test_accuracy_uncompressed" in h]
+        comp = [h["test_accuracy_compressed"] for h in self.history if h.get("test_accuracy_compressed") is not None]
+        return {
+            "protocol": self.protocol, "xi_nominal": self.xi_nominal,
+            "budget_samples": self.budget_samples, "budget_used_paper": used["paper"],
+            "budget_used_measured": used["measured"], "paper_samples_charged": self.paper_used,
+            "drop_last": self.cfg.drop_last, "final_eval": self.final_eval,
+            "authors_eval": self.method.authors_eval, "merges_batch": self.method.merges_batch,
+            "test_accuracy_uncompressed": last.get("test_accuracy_uncompressed"),
+            "test_accuracy_compressed": last.get("test_accuracy_compressed"),
+            "best_test_accuracy_uncompressed": max(unc) if unc else None,
+            "best_test_accuracy_compressed": max(comp) if comp else None,
+        }
 
     def extra_metrics(self) -> dict:
         """Additive fields of metrics.json: the link model's time, when a link is set."""
