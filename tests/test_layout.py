@@ -121,3 +121,24 @@ def write_tree(tmp_path, files: dict[str, str]) -> dict[str, Path]:
 def test_the_cycle_finder_finds_a_planted_cycle(tmp_path, files, cycle):
     modules = write_tree(tmp_path, files)
     assert find_cycle(import_graph(modules)) == cycle
+
+
+def test_the_docs_state_the_run_counts_the_configs_give():
+    import yaml
+
+    from adc import pipeline
+    from adc.report import analyses
+    config_doc = (ROOT / "config" / "README.md").read_text()
+    figs_doc = (ROOT / "paper_figs" / "README.md").read_text()
+    default = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    assert f"({len(pipeline.expand_runs(default))} with the methods registered today)" in config_doc
+    assert f"| {len(pipeline.expand_runs(paper))} |" in config_doc
+    for which in ("default", "paper"):
+        counts = {name.replace("_", " ") if name == "grid_search" else name: len(a.runs())
+                  for name, a in analyses.load(which).items()}
+        total = sum(counts.values())
+        parts = ", ".join(f"{name} {n}" for name, n in counts.items())
+        assert f"| {total}: {parts} |" in config_doc, (which, total, parts)
+        flat = " ".join(figs_doc.split())
+        assert f"{total} " in flat and all(f"{name} {n}" in flat for name, n in counts.items()), (which, counts)
