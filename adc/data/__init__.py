@@ -17,7 +17,7 @@ __all__ = ["DataBundle", "TensorPair", "available_datasets", "carve_validation",
 
 
 def __getattr__(name):
-    if name in __all__:
+    if name in __all__ or name == "DATASETS":     # DATASETS: name -> loader, for tests and benchmarks to extend
         from adc.data import registry
         return getattr(registry, name)
     raise AttributeError(f"module 'adc.data' has no attribute {name!r}")
