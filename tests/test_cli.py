@@ -155,3 +155,23 @@ def test_the_default_pipeline_hands_the_same_explicit_values_to_each_run():
     assert (rc["batch_size"], rc["lr"], rc["budget_epochs"], rc["epochs"]) == (64, 0.001, 30, None)
     resolved = TrainConfig.from_dict({**rc, "out": "x"})
     assert (resolved.batch_size, resolved.lr, resolved.budget_epochs) == (64, 0.001, 30)
+
+
+@pytest.mark.parametrize("method, flags, setting", [("base", [], "default"), ("adc", ["--param", "xi=0.1"], "xi=0.1")])
+def test_the_readme_one_run_trains_what_the_embedded_default_trains(method, flags, setting):
+    """`python -m adc.train --dataset digits --model vit_micro --method M ... --seed 0 --out DIR`, no other flag,
+    is the embedded default's run of M (config/default.yaml; results/summary.csv: base 0.947, ADC xi=0.1 0.95)
+    but for where it runs (device, threads) and writes."""
+    import types
+
+    import yaml
+
+    from adc import pipeline
+    cli = config_from_args(["--dataset", "digits", "--model", "vit_micro", "--method", method, *flags,
+                            "--seed", "0", "--out", "/tmp/x"]).to_dict()
+    config = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    pipeline.check_config(config)
+    wc = types.SimpleNamespace(dataset="digits", model="vit_micro", method=method, setting=setting, seed=0)
+    default = TrainConfig.from_dict({**json.loads(pipeline.run_config_json(config, wc)), "out": "/tmp/x"}).to_dict()
+    where = {"device", "threads", "progress"}
+    assert {k: v for k, v in cli.items() if k not in where} == {k: v for k, v in default.items() if k not in where}

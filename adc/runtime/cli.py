@@ -84,8 +84,8 @@ def _datasets_epilog() -> str:
     t = c["defaults"]["train"]
     for form, text in sorted(c["local_forms"].items()):
         rows.append(f"  {form + ':DIR':<16} {text}")
-    rows.append(f"  (NAME:DIR and the local forms: batch {t['batch_size']}, lr {t['lr']:g}, "
-                f"budget {t['budget_epochs']:g} epochs, unless NAME has its own)")
+    rows.append(f"  (NAME:DIR takes NAME's defaults; the local forms batch {t['batch_size']}, lr {t['lr']:g}, "
+                f"budget {t['budget_epochs']:g} epochs)")
     return "\n".join(rows)
 
 
