@@ -84,6 +84,17 @@ def test_every_field_has_one_flag_with_help_and_documented_flags_stay_valid():
     assert (types["batch_size"], types["lr"], types["budget_epochs"], types["epochs"]) == (int, float, float, int)
 
 
+def test_a_field_written_with_a_trailing_comment_gets_that_comment_as_help(tmp_path, monkeypatch):
+    (tmp_path / "cfgmod.py").write_text("from dataclasses import dataclass, field\n\n\n@dataclass\nclass C:\n"
+                                        "    a: int = 1          # the a option\n"
+                                        "    b: str = field(default='x', metadata={'help': 'the b option'})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import cfgmod
+    comments = _field_comments(cfgmod.C)
+    assert comments == {"a": "the a option"}
+    assert [field_help(f, comments) for f in dataclasses.fields(cfgmod.C)] == ["the a option", "the b option"]
+
+
 def test_the_source_listing_of_methods_equals_the_registry():
     from adc.core.methods import METHOD_PACKAGES as discovered, registry
     assert METHOD_PACKAGES == discovered

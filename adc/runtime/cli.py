@@ -37,17 +37,16 @@ def parse_value(text: str):
         return text
 
 
-def _field_comments() -> dict[str, str]:
-    """{field: trailing ``# comment``} of TrainConfig's source: the help of a field without metadata."""
+def _field_comments(cls: type = TrainConfig) -> dict[str, str]:
+    """{field: trailing ``# comment``} of ``cls``'s source: the help of a field without metadata."""
     import ast
     import io
     import tokenize
-    from adc.runtime import config
-    source = Path(config.__file__).read_text()
+    source = Path(sys.modules[cls.__module__].__file__).read_text()
     comments = {t.start[0]: t.string.lstrip("#").strip()
                 for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
-    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig")
-    return {n.target.id: comments[n.end_lineno] for n in cls.body
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    return {n.target.id: comments[n.end_lineno] for n in node.body
             if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.end_lineno in comments}
 
 
