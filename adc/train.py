@@ -8,6 +8,8 @@ from adc.runtime.cli import build_parser, config_from_args, main, train  # noqa:
 
 
 def __getattr__(name):               # the loop's names, imported only when asked for (keeps --help fast)
+    if name.startswith("__"):       # e.g. __path__, which `from adc.train import main` asks for
+        raise AttributeError(f"module 'adc.train' has no attribute {name!r}")
     from adc.runtime import loop
     return getattr(loop, name)
 

@@ -15,8 +15,21 @@ from adc.methods import CutShape, registry
 METHODS = sorted(registry())
 
 
-def tensor_bytes(msg):
-    return sum(t.numel() * t.element_size() for t in msg.tensors.values())
+def serialized_nbytes(msg):
+    """The bytes a sender writes for the message's tensors: each one's raw memory, read back as bytes
+    (independent of Message.nbytes, which multiplies numel by the element size)."""
+    return sum(len(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+               for t in msg.tensors.values())
+
+
+def test_message_nbytes_are_the_literal_sizes_of_known_shapes():
+    from adc.core.messages import Message
+    msg = Message({"acts": torch.zeros(3, 5, 7), "labels": torch.zeros(3, dtype=torch.uint8),
+                   "scale": torch.zeros((), dtype=torch.bfloat16), "idx": torch.zeros(2, 9, dtype=torch.int16)},
+                  payload=("acts",))
+    assert msg.nbytes == 420 + 3 + 2 + 36 == serialized_nbytes(msg)
+    assert msg.payload_nbytes == 420.0
+    assert Message({"x": torch.zeros(4, 8)}, paper_bytes=12.5).payload_nbytes == 12.5
 
 
 def one_step(cls, params, B, N, D, C, seed):
@@ -56,8 +69,10 @@ def test_method_invariants(name, data, B, N, D, C, seed):
     assert torch.isfinite(r["tokens"]).all() and torch.isfinite(r["loss"])
     assert r["tokens"].ndim == 3 and r["tokens"].shape[-1] == D
     # bytes counted equal the tensors that were received / sent back
-    assert r["up"].nbytes == tensor_bytes(r["received"]) > 0
-    assert r["down"].nbytes == tensor_bytes(r["down"]) > 0
+    assert r["up"].nbytes == serialized_nbytes(r["received"]) > 0
+    assert r["down"].nbytes == serialized_nbytes(r["down"]) > 0
+    if name == "base":          # uncompressed: fp32 activations and uint8 labels (C <= 256) up, fp32 gradient down
+        assert (r["up"].nbytes, r["down"].nbytes) == (B * N * D * 4 + B, B * N * D * 4)
     for t in r["down"].tensors.values():
         if t.is_floating_point():
             assert torch.isfinite(t).all()

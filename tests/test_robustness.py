@@ -55,14 +55,24 @@ def test_split_index_beyond_depth_is_named(tmp_path):
 
 
 def test_last_batch_smaller_than_clusters_and_batch_of_one(tmp_path):
-    # batch 1437 % 200 = 37 < T = 63 clusters asked at xi=0.1 with B=200; and batch size 1
+    # B = 200 at xi = 0.1 asks T = int(sqrt(0.1) * 200) = 63 clusters and k = int(sqrt(0.1) * 17) = 5 of the 17
+    # tokens (width 32, 10 classes); the last batch, 1437 % 200 = 37 samples, gets T = int(sqrt(0.1) * 37) = 11.
+    # Up: merged activations T x 5 x 32 fp32 + soft labels T x 10 fp32; down: their gradient.
     m = train(cfg(tmp_path / "a", method="adc", params={"xi": 0.1}, batch_size=200), log=lambda *_: None)
-    assert m["final_test_accuracy"] == m["final_test_accuracy"]  # not NaN
+    assert m["steps"] == 8                                   # ceil(1437 / 200): the short batch is trained, not dropped
+    assert m["bytes_up"] == 7 * (63 * 5 * 32 * 4 + 63 * 10 * 4) + (11 * 5 * 32 * 4 + 11 * 10 * 4) == 307_360
+    assert m["bytes_down"] == 7 * 63 * 5 * 32 * 4 + 11 * 5 * 32 * 4 == 289_280
+    assert 0 < m["final_train_loss"] < 10 and 0 <= m["final_test_accuracy"] <= 1
+    # a batch of one sample: one cluster (T = min(B, max(2, ...)) = 1), the same 5 tokens
     run = SplitRun(cfg(tmp_path / "b", method="adc", params={"xi": 0.1}, batch_size=1))
     x, y = run.data.train.x[:1], run.data.train.y[:1]
+    before = [p.detach().clone() for p in run.model.parameters()]
     run.train_step(x, y)
     run.check_finite()
     assert run.meter.steps == 1
+    assert (run.meter.bytes_up, run.meter.bytes_down) == (1 * 5 * 32 * 4 + 1 * 10 * 4, 1 * 5 * 32 * 4)
+    changed = [not torch.equal(a, b.detach()) for a, b in zip(before, run.model.parameters())]
+    assert sum(changed) > len(changed) // 2                  # the step reached client and server weights
 
 
 def test_checkpoint_from_another_config_is_refused_not_mixed(tmp_path):

@@ -59,21 +59,47 @@ def test_captured_attention_equals_explicit(name, split):
     torch.testing.assert_close(attn, ref, atol=1e-5, rtol=1e-4)
 
 
+def explicit_block(block, x, mask):
+    """A timm Block computed by hand: masked softmax attention (mask True = attend), projection, MLP."""
+    a = block.attn
+    h = block.norm1(x)
+    B, N, C = h.shape
+    qkv = (h @ a.qkv.weight.t() + a.qkv.bias).reshape(B, N, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    scores = (q * a.head_dim ** -0.5) @ k.transpose(-2, -1)
+    attended = scores.masked_fill(~mask, float("-inf")).softmax(-1) @ v
+    x = x + a.proj(attended.transpose(1, 2).reshape(B, N, C))
+    return x + block.mlp(block.norm2(x))
+
+
 def test_attention_capture_keeps_working_with_attn_mask():
-    """timm >= 1.0.16 passes attn_mask to blocks; the hook must not change what the block computes."""
+    """timm >= 1.0.16 passes attn_mask to blocks; the hook must not change what the block computes,
+    and it captures the CLS query's attention from q and k (the explicit computation)."""
     torch.manual_seed(2)
     model = create_model("vit_micro", num_classes=3).eval()
     s = SplitViT(model, 2)
     x = torch.randn(2, 17, 32)
     blk = s.client.blocks[-1]
-    mask = torch.zeros(2, 1, 17, 17, dtype=torch.bool)
-    mask[..., :] = True
-    s.client._capture = True
+    mask = torch.ones(2, 1, 17, 17, dtype=torch.bool)
+    mask[0, ..., 5:11] = False                     # sample 0 may not attend to tokens 5..10
+    mask[1, ..., 1:3] = False                      # sample 1 not to tokens 1..2
     with torch.no_grad():
-        with_mask = blk(x, attn_mask=mask)
-        without = blk(x)
-    s.client._capture = False
-    torch.testing.assert_close(with_mask, without)
+        s.client._capture = True
+        captured_run = blk(x, attn_mask=mask)
+        captured = s.client._attn
+        s.client._capture, s.client._attn = False, None
+        plain = blk(x, attn_mask=mask)
+        unmasked = blk(x)
+        reference = explicit_block(blk, x, mask)
+        cls_reference = explicit_cls_attention(blk, x)
+    assert s.client._attn is None                  # nothing captured while capture is off
+    assert not torch.allclose(plain, unmasked, atol=1e-3)   # the mask changes what the block computes ...
+    torch.testing.assert_close(plain, reference, atol=1e-5, rtol=1e-4)     # ... as the explicit masked block does
+    torch.testing.assert_close(captured_run, plain, atol=0, rtol=0)        # the hook changes nothing
+    assert captured.shape == (2, 17)
+    torch.testing.assert_close(captured, cls_reference, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(captured.sum(-1), torch.ones(2))
+    assert (captured[0, 5:11] > 0).all()           # read from q and k: the mask does not reach the capture
 
 
 def test_split_index_out_of_range_is_a_clear_error():

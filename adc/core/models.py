@@ -1,7 +1,7 @@
 """Model factory: timm Vision Transformers, plus the embedded ``vit_micro``.
 
 ``vit_micro`` is a real timm :class:`~timm.models.vision_transformer.VisionTransformer`
-sized for 8x8 images on a CPU (patch 2 -> 16 patches + CLS = 17 tokens, width 64).
+sized for 8x8 images on a CPU (patch 2 -> 16 patches + CLS = 17 tokens, width 32).
 It is registered with timm's own registry, so ``timm.create_model("vit_micro")`` works.
 """
 from __future__ import annotations

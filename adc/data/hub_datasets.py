@@ -3,8 +3,8 @@
 A dataset is named on the command line or in a config as
 
 - ``cifar10``, ``cifar100``, ``food101``, ``imagenette``, ``flowers102``, ``imagenet1k``: downloaded
-  from the Hugging Face Hub on first use (see :data:`SPECS` for hub id, splits, columns, classes)
-  and read from the local cache afterwards;
+  from the Hugging Face Hub on first use and read from the local cache afterwards; hub id, splits,
+  columns and classes come from the dataset catalog ``adc/data/datasets.yaml`` (:data:`SPECS`);
 - ``NAME:DIR`` with one of those names: a local copy of that hub dataset in the hub's layout,
   e.g. made elsewhere with ``hf download uoft-cs/cifar100 --repo-type dataset --local-dir DIR``
   (or ``save_to_disk``), read with the spec's splits and columns, no network;
@@ -36,7 +36,8 @@ import torch
 from torch.utils.data import Dataset
 
 from adc.data import hub
-from adc.data.registry import DATASETS, DataBundle
+from adc.data.bundle import DataBundle
+from adc.data.catalog import catalog
 from adc.data.loading import LoaderOptions
 
 #: split seed and held-out fraction of local datasets that have no test split
@@ -74,25 +75,21 @@ class HubSpec:
         return f"https://huggingface.co/datasets/{self.hub_id}"
 
 
-SPECS: dict[str, HubSpec] = {s.name: s for s in [
-    HubSpec("cifar10", "uoft-cs/cifar10", 10, image_column="img", native_size=32, transforms={"backend": "tensor"},
-            note="CIFAR-10: 50k train / 10k test, 32x32"),
-    HubSpec("cifar100", "uoft-cs/cifar100", 100, image_column="img", label_column="fine_label", native_size=32,
-            transforms={"backend": "tensor"},
-            note="CIFAR-100 (fine labels): 50k train / 10k test, 32x32; the paper's"),
-    HubSpec("food101", "ethz/food101", 101, test_split="validation",
-            note="Food-101: 75,750 train / 25,250 test (the hub's 'validation'), up to 512 px; the paper's"),
-    HubSpec("imagenette", "frgfm/imagenette", 10, test_split="validation", data_dir="320px",
-            revision="refs/convert/parquet",
-            note="Imagenette (320 px subset, the hub's parquet export): 9,469 train / 3,925 test"),
-    HubSpec("flowers102", "dpdl-benchmark/oxford_flowers102", 102, train_split="train+validation",
-            note="Oxford Flowers-102: train+validation 2,040 / test 6,149"),
-    HubSpec("imagenet1k", "ILSVRC/imagenet-1k", 1000, test_split="validation", gated=True,
-            note="ImageNet-1k (ILSVRC 2012), gated: 1.28M train / 50k test (the hub's 'validation')"),
-]}
+def _spec(name: str, entry: dict) -> HubSpec:
+    splits, columns = entry.get("splits", {}), entry.get("columns", {})
+    return HubSpec(name, entry["hub_id"], int(entry["num_classes"]), train_split=splits.get("train", "train"),
+                   test_split=splits.get("test", "test"), image_column=columns.get("image", "image"),
+                   label_column=columns.get("label", "label"), data_dir=entry.get("data_dir"),
+                   revision=entry.get("revision"), gated=bool(entry.get("gated", False)),
+                   native_size=entry.get("native_size"), transforms=dict(entry.get("transforms") or {}),
+                   note=entry.get("note", ""))
 
-LOCAL_FORMS = {"imagefolder": "an ImageFolder tree DIR/<class>/*.jpg|png",
-               "parquet": "parquet files in the hub's layout (image {bytes, path} + label)"}
+
+#: the hub datasets of the catalog (adc/data/datasets.yaml: the entries with a ``hub_id``)
+SPECS: dict[str, HubSpec] = {name: _spec(name, e) for name, e in catalog()["datasets"].items() if "hub_id" in e}
+
+#: the local forms ``FORM:DIR`` and what DIR holds
+LOCAL_FORMS: dict[str, str] = dict(catalog()["local_forms"])
 
 
 # ----- the torch Dataset ---------------------------------------------------------------------
@@ -417,7 +414,7 @@ def _held_out(dsd, label_column: str, what: str):
     return train.select(np.sort(tr), keep_in_memory=True), train.select(np.sort(te), keep_in_memory=True)
 
 
-# ----- the loaders registered into adc.data.DATASETS -------------------------------------------
+# ----- the loaders (adc.data.registry.load_dataset finds them in LOADERS) -------------------------------------------
 def load_hub_dataset(spec: HubSpec, path: str | None = None, model: str = "vit_micro", image_size: int | None = None,
                      seed: int = 0, num_workers: int = 0, pin_memory: bool | None = None,
                      transforms: dict | None = None, cache_dir: str | None = None) -> DataBundle:
@@ -457,14 +454,17 @@ def load_local_dataset(kind: str, path: str | None = None, model: str = "vit_mic
                        num_workers, pin_memory, transforms)
 
 
-def _register() -> None:
+def _loaders() -> dict:
     from functools import partial
+    loaders = {}
     for name, spec in SPECS.items():
         loader = partial(load_hub_dataset, spec)
         loader.__doc__ = f"{spec.note} ({spec.hub_id})"
-        DATASETS[name] = loader
+        loaders[name] = loader
     for kind in LOCAL_FORMS:
-        DATASETS[kind] = partial(load_local_dataset, kind)
+        loaders[kind] = partial(load_local_dataset, kind)
+    return loaders
 
 
-_register()
+#: name -> loader, used by :func:`adc.data.registry.load_dataset`
+LOADERS = _loaders()

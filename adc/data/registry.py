@@ -10,40 +10,16 @@ skipping the batches it already took.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from adc.data.bundle import DataBundle, TensorPair
+from adc.data.catalog import dataset_names
+
 DIGITS_SPLIT_SEED = 0
-
-
-@dataclass
-class DataBundle:
-    name: str
-    train: object              # TensorPair or a torch Dataset
-    test: object
-    num_classes: int
-    in_chans: int
-    img_size: int
-    class_names: list[str]
-
-    @property
-    def num_train(self) -> int:
-        return len(self.train)
-
-
-@dataclass
-class TensorPair:
-    """An in-memory dataset: images (n, C, H, W) float and labels (n,) int64."""
-
-    x: Tensor
-    y: Tensor
-
-    def __len__(self) -> int:
-        return len(self.y)
 
 
 def load_digits_bundle(test_fraction: float = 0.2) -> DataBundle:
@@ -61,27 +37,39 @@ def load_digits_bundle(test_fraction: float = 0.2) -> DataBundle:
                       num_classes=10, in_chans=1, img_size=8, class_names=[str(i) for i in range(10)])
 
 
-#: name -> loader; other modules (real datasets) add to this
+#: name -> loader of the datasets defined here (tests and benchmarks add their own); the catalog's
+#: hub datasets and local forms load through :mod:`adc.data.hub_datasets`
 DATASETS: dict[str, Callable[..., DataBundle]] = {"digits": load_digits_bundle}
 
 
 def available_datasets() -> list[str]:
-    return sorted(DATASETS)
+    """The catalog's names (adc/data/datasets.yaml) and any loader added to :data:`DATASETS`."""
+    return sorted({*dataset_names(), *DATASETS})
+
+
+def _loader(key: str) -> Callable[..., DataBundle] | None:
+    if key in DATASETS:
+        return DATASETS[key]
+    if key in dataset_names():
+        from adc.data.hub_datasets import LOADERS
+        return LOADERS.get(key)
+    return None
 
 
 def load_dataset(name: str, **kwargs) -> DataBundle:
     """``name`` or ``name:DIR`` (a local copy: ``imagefolder:DIR``, ``parquet:DIR``, ``cifar100:DIR``, ...)."""
     key, sep, path = name.partition(":")
-    if key not in DATASETS:
+    loader = _loader(key)
+    if loader is None:
         raise ValueError(f"dataset: unknown dataset {name!r}; available: {available_datasets()}, "
                          f"or NAME:DIR for a local copy (e.g. imagefolder:DIR, parquet:DIR)")
     if sep:
         import inspect
-        if not path or "path" not in inspect.signature(DATASETS[key]).parameters:
+        if not path or "path" not in inspect.signature(loader).parameters:
             raise ValueError(f"dataset: {name!r}: {key!r} takes no folder" if path else
                              f"dataset: {name!r}: expected {key}:DIR")
         kwargs["path"] = path
-    return DATASETS[key](**kwargs)
+    return loader(**kwargs)
 
 
 def carve_validation(bundle: DataBundle, fraction: float = 0.2, seed: int = 0) -> DataBundle:

@@ -7,10 +7,11 @@ in-process (:class:`~adc.runtime.loop.SplitRun`) or in two processes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-from adc.runtime.config import TrainConfig
+from adc.runtime.config import TrainConfig, read_config_file
 from adc.runtime.errors import Interrupted, NonFiniteError
 
 
@@ -23,7 +24,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
     return SplitRun(cfg).run(log=log)
 
 
-# ----- command line --------------------------------------------------------------------------
+# ----- command line: one flag per TrainConfig field ------------------------------------------
+#: the fields whose flags exclude each other (the two stopping rules)
+STOPPING_FIELDS = ("budget_epochs", "epochs")
+
+
 def parse_value(text: str):
     import yaml
     try:
@@ -32,89 +37,114 @@ def parse_value(text: str):
         return text
 
 
+def _field_comments(cls: type = TrainConfig) -> dict[str, str]:
+    """{field: trailing ``# comment``} of ``cls``'s source: the help of a field without metadata."""
+    import ast
+    import io
+    import tokenize
+    source = Path(sys.modules[cls.__module__].__file__).read_text()
+    comments = {t.start[0]: t.string.lstrip("#").strip()
+                for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    return {n.target.id: comments[n.end_lineno] for n in node.body
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.end_lineno in comments}
+
+
+def field_help(f: dataclasses.Field, comments: dict[str, str]) -> str:
+    return f.metadata.get("help") or comments.get(f.name, "")
+
+
+def _value_type(annotation) -> str:
+    """``"int | None"`` -> ``"int"`` (annotations are strings under ``from __future__ import annotations``)."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    kinds = [t.strip() for t in text.replace("Optional[", "").rstrip("]").split("|") if t.strip() != "None"]
+    return kinds[0] if len(kinds) == 1 else "any"
+
+
+_PARSERS = {"int": int, "float": float, "str": str}
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default is dataclasses.MISSING or f.default is None:
+        return ""
+    if isinstance(f.default, bool):
+        return f" (default: {'on' if f.default else 'off'})"
+    return f" (default: {f.default})"
+
+
+def _datasets_epilog() -> str:
+    from adc.data.catalog import catalog
+    c = catalog()
+    rows = []
+    for name, entry in sorted(c["datasets"].items()):
+        t = {**c["defaults"]["train"], **(entry.get("train") or {})}
+        rows.append(f"  {name:<16} batch {t['batch_size']}, lr {t['lr']:g}, budget {t['budget_epochs']:g} epochs"
+                    + (f"  ({entry['note'].split(':')[0]})" if entry.get("note") else ""))
+    t = c["defaults"]["train"]
+    for form, text in sorted(c["local_forms"].items()):
+        rows.append(f"  {form + ':DIR':<16} {text}")
+    rows.append(f"  (NAME:DIR takes NAME's defaults; the local forms batch {t['batch_size']}, lr {t['lr']:g}, "
+                f"budget {t['budget_epochs']:g} epochs)")
+    return "\n".join(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from adc.data.registry import available_datasets
-    from adc.core.methods import registry
-    d = TrainConfig()
-    methods = ", ".join(sorted(registry()))
+    """The parser, generated from :class:`TrainConfig`'s fields; every default is SUPPRESS, so the
+    namespace holds exactly the flags given (they beat ``--config``). Imports no torch."""
+    from adc.core.method_index import describe_methods
     p = argparse.ArgumentParser(
-        prog="python -m adc.train",
-        description="Train one split-learning run and write metrics.json + history.csv to --out.",
-        epilog=f"datasets: {', '.join(available_datasets())}\n"
-               f"models:   vit_micro (embedded default), any timm ViT/DeiT, e.g. deit_tiny_patch16_224, "
-               f"deit_small_patch16_224\nmethods:  {methods}\n\n"
-               f"example:  python -m adc.train --dataset digits --model vit_micro --method adc --param xi=0.1 "
+        prog="python -m adc.train", argument_default=argparse.SUPPRESS,
+        description="Train one split-learning run and write metrics.json + history.csv to --out.\n"
+                    "Flags given here beat the keys of --config FILE; a run's batch size, lr and budget default "
+                    "to its dataset's (below).",
+        epilog=f"datasets (adc/data/datasets.yaml) and their training defaults:\n{_datasets_epilog()}\n\n"
+               f"models: vit_micro (embedded default), any timm ViT/DeiT, e.g. deit_tiny_patch16_224, "
+               f"deit_small_patch16_224\n\n"
+               f"methods and their parameters (--param NAME=VALUE):\n{describe_methods()}\n\n"
+               f"example: python -m adc.train --dataset digits --model vit_micro --method adc --param xi=0.1 "
                f"--seed 0 --out /tmp/run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default=d.dataset,
-                   help="dataset name, or NAME:DIR for a local copy: imagefolder:DIR, parquet:DIR, cifar100:DIR "
-                        "(default: %(default)s)")
-    p.add_argument("--model", default=d.model, help="timm model name (default: %(default)s)")
-    p.add_argument("--method", default=d.method, help="compression method (default: %(default)s)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a method parameter, repeatable, e.g. --param xi=0.1")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--split-index", type=int, default=None, help="client blocks (default: 2 for vit_micro, else 3)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     stop = p.add_mutually_exclusive_group()
-    stop.add_argument("--budget-epochs", type=float, default=None,
-                      help=f"train until the bytes sent equal E uncompressed epochs (default: "
-                           f"{TrainConfig.DEFAULT_BUDGET_EPOCHS:g}, the paper's)")
-    stop.add_argument("--epochs", type=int, default=None, help="train for E passes over the data instead")
-    p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
-    p.add_argument("--pretrained", action="store_true", help="load timm's pretrained weights")
-    p.add_argument("--weights", default=None, help="a local weights file (instead of downloading)")
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--num-workers", type=int, default=d.num_workers)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--no-amp", dest="amp", action="store_false", help="disable bf16 autocast on CUDA")
-    p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--progress", dest="progress", action="store_true", default=None)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--validation-fraction", type=float, default=0.0,
-                   help="evaluate on this held-out fraction of the training set instead of the test set")
-    p.add_argument("--eval-compressed", action="store_true",
-                   help="evaluate through the method's compression too (as top-k / C3-SL authors do); "
-                        "default: uncompressed evaluation, as the ADC paper")
-    p.add_argument("--save-model", action="store_true", help="also write the trained weights to OUT/model.pt")
-    p.add_argument("--transport", default=d.transport, choices=["inprocess", "distributed"],
-                   help="inprocess: one process; distributed: client and server in two processes over "
-                        "torch.distributed, started by this command or by torchrun --nproc-per-node 2 "
-                        "(default: %(default)s)")
-    p.add_argument("--link", default=None, metavar="SPEC",
-                   help="a link model, e.g. up=10Mbit,down=50Mbit,latency=20ms or 'example': reports link_seconds")
-    p.add_argument("--link-sleep", action="store_true", help="distributed: really wait the link's time per message")
-    p.add_argument("--config", default=None, help="a YAML/JSON file of these options (flags override it)")
-    p.add_argument("--out", default=d.out, help="output folder (default: %(default)s)")
+    comments = _field_comments()
+    for f in dataclasses.fields(TrainConfig):
+        md = f.metadata
+        flag = md.get("flag", "--" + f.name.replace("_", "-"))
+        kwargs = {"dest": f.name, "help": field_help(f, comments) + _default_text(f)}
+        kind = _value_type(f.type)
+        if f.name == "params":
+            kwargs.update(action="append", metavar=md.get("metavar", "NAME=VALUE"))
+        elif kind == "bool":
+            kwargs.update(action=argparse.BooleanOptionalAction)
+        else:
+            kwargs.update(type=_PARSERS.get(kind, parse_value), metavar=md.get("metavar"))
+            if "choices" in md:
+                kwargs.update(choices=list(md["choices"]), metavar=None)
+        (stop if f.name in STOPPING_FIELDS else p).add_argument(flag, **kwargs)
+    p.add_argument("--config", metavar="FILE", help="a YAML/JSON file of these options (keys: the flags' names "
+                                                   "with _, e.g. batch_size); flags given beat it")
     return p
 
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
+    """The run's config: ``--config FILE`` (if given), then every flag given on top of it."""
     p = build_parser()
-    a = p.parse_args(argv)
-    base: dict = {}
-    if a.config:
-        from adc.runtime.config import read_config_file
-        base = read_config_file(a.config)          # malformed YAML, a list: one line naming file and line
-    if not isinstance(base.get("params") or {}, dict):
-        raise ValueError(f"{a.config}: params: expected a mapping of method parameters, got {base['params']!r}")
-    params = dict(base.get("params") or {})
-    for item in a.param:
+    given = vars(p.parse_args(argv))
+    config_file = given.pop("config", None)
+    merged = read_config_file(config_file) if config_file else {}   # malformed YAML: one line naming file, line
+    if not isinstance(merged.get("params") or {}, dict):
+        raise ValueError(f"{config_file}: params: expected a mapping of method parameters, got {merged['params']!r}")
+    params = dict(merged.get("params") or {})
+    for item in given.pop("params", []):
         if "=" not in item:
-            p.error(f"--param {item!r}: expected NAME=VALUE, e.g. --param xi=0.1")
+            raise ValueError(f"--param {item!r}: expected NAME=VALUE, e.g. --param xi=0.1")
         k, v = item.split("=", 1)
         params[k.strip()] = parse_value(v.strip())
-    explicit = {k: v for k, v in vars(a).items() if k not in ("param", "config")}
-    defaults = vars(p.parse_args([]))
-    merged = dict(base)
-    for k, v in explicit.items():
-        if k not in base or v != defaults.get(k):
-            merged[k] = v
+    for rule, other in (STOPPING_FIELDS, STOPPING_FIELDS[::-1]):
+        if rule in given:               # a stopping rule given as a flag replaces the file's other rule
+            merged[other] = None
+    merged.update(given)
     merged["params"] = params
-    return TrainConfig.from_dict(merged, source=a.config or "config")
+    return TrainConfig.from_dict(merged, source=config_file or "config")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,12 @@
-"""The training configuration: one dataclass, plain defaults, overridden by flags or a dict.
+"""The training configuration: one dataclass, overridden by flags or a dict.
 
-Unknown keys are rejected with the list of allowed ones (the nanoGPT way, with names)."""
+Each field's help text lives here, once, in its metadata (or, for a field written with a trailing
+``# comment``, in that comment): the command line (:mod:`adc.runtime.cli`) generates one flag per
+field from it. ``batch_size``, ``lr`` and ``budget_epochs`` default to ``None``, "the dataset's
+default": :func:`resolve_dataset_defaults` fills them from the dataset catalog
+(``adc/data/datasets.yaml``) when the config is built, so a run, its checkpoint and its
+``metrics.json`` always hold the values used. Unknown keys are rejected with the list of allowed ones.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -9,53 +15,68 @@ import typing
 from pathlib import Path
 from dataclasses import dataclass, field
 
+#: where a run's client and server live
+TRANSPORTS = ("inprocess", "distributed")
+
+
+def _f(default, help: str, **flag):
+    """A field with its help text (and optional flag settings: metavar, choices, flag name)."""
+    return field(default=default, metadata={"help": help, **flag})
+
 
 @dataclass
 class TrainConfig:
-    dataset: str = "digits"
-    model: str = "vit_micro"
-    method: str = "base"
-    params: dict = field(default_factory=dict)     # method parameters, e.g. {"xi": 0.1}
-    seed: int = 0
-    split_index: int | None = None                 # client blocks; None = the model's default (3 for DeiT)
-    batch_size: int = 128
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    budget_epochs: float | None = None             # stop when bytes sent reach E uncompressed epochs
-    epochs: int | None = None                      # or stop after E passes over the data
-    eval_batch_size: int = 512
-    pretrained: bool = False
-    weights: str | None = None                     # a local weights file instead of a download
-    image_size: int | None = None                  # None = the model's / dataset's native size
-    num_workers: int = 0                           # data-loader workers (real datasets)
-    device: str = "auto"                           # auto | cpu | cuda | cuda:N
-    amp: bool = True                               # bf16 autocast on CUDA (ignored on CPU)
-    deterministic: bool = False
-    threads: int | None = None                     # torch CPU threads; None = torch's default
-    progress: bool | None = None                   # progress bar; None = only on a terminal
-    validation_fraction: float = 0.0               # > 0: evaluate on this held-out part of train, not test
-    eval_compressed: bool = False                  # evaluate through the method's compression (default: uncompressed)
-    save_model: bool = False                       # also write the trained weights to out/model.pt
-    out: str = "runs/latest"
-    transport: str = "inprocess"                   # inprocess | distributed (client and server in two processes)
-    link: str | None = None                        # a link model, e.g. "up=10Mbit,down=50Mbit,latency=20ms" or "example"
-    link_sleep: bool = False                       # distributed: really wait the link model's time per message
-    protocol: str = field(default="measured", metadata={"help": (
-        "what a step costs against the budget: 'measured' (every byte that crosses, both ways, labels "
-        "included) or 'paper' (the ADC authors' rule: nominal ratio x batch size samples per step, "
-        "stop once the total exceeds the budget)")})
-    budget_samples: float | dict | None = field(default=None, metadata={"help": (
-        "the budget in samples (one uncompressed sample up and its gradient down = 1), or a mapping "
-        "{dataset: samples}; None = budget_epochs x train size, except under protocol 'paper' on a "
-        "dataset with a known authors' budget (cifar100: 500000, food101: 750000)")})
-    epoch_cap: int | None = field(default=None, metadata={"help": (
-        "stop after this many passes even if budget is left (the ADC authors' loop runs at most 999: "
-        "`for epoch in range(1, 1000)`, which cuts CIFAR-100 runs at xi = 0.01 short); None = no cap")})
-    drop_last: bool = field(default=False, metadata={"help": "drop each epoch's last partial batch (the ADC authors do)"})
-
-    DEFAULT_BUDGET_EPOCHS = 10.0                   # the paper's budget when neither rule is given
+    dataset: str = _f("digits", "dataset name (adc/data/datasets.yaml), or NAME:DIR for a local copy: "
+                                "imagefolder:DIR, parquet:DIR, cifar100:DIR, ...")
+    model: str = _f("vit_micro", "timm model name: vit_micro (embedded) or a timm ViT/DeiT, e.g. deit_tiny_patch16_224")
+    method: str = _f("base", "compression method (its parameters: see 'methods' below)")
+    params: dict = field(default_factory=dict, metadata={
+        "help": "a method parameter, repeatable, e.g. --param xi=0.1 (VALUE is read as YAML)",
+        "flag": "--param", "metavar": "NAME=VALUE"})
+    seed: int = _f(0, "run seed (weights, batch order, the method's randomness)")
+    split_index: int | None = _f(None, "client blocks before the cut (default: the model's: 1 for vit_micro, "
+                                       "3 for DeiT)")
+    batch_size: int | None = _f(None, "training batch size (default: the dataset's, see 'datasets' below)")
+    lr: float | None = _f(None, "Adam learning rate (default: the dataset's)")
+    weight_decay: float = _f(0.0, "Adam weight decay")
+    budget_epochs: float | None = _f(None, "train until the bytes sent equal E uncompressed epochs "
+                                           "(default: the dataset's; the paper's is 10)", metavar="E")
+    epochs: int | None = _f(None, "train for E passes over the data instead of a byte budget", metavar="E")
+    eval_batch_size: int = _f(512, "evaluation batch size")
+    pretrained: bool = _f(False, "load timm's pretrained weights")
+    weights: str | None = _f(None, "a local weights file (instead of downloading)", metavar="FILE")
+    image_size: int | None = _f(None, "input side in pixels (default: the model's, else the dataset's native size)")
+    num_workers: int = _f(0, "data-loader worker processes (real datasets)")
+    device: str = _f("auto", "auto | cpu | cuda | cuda:N")
+    amp: bool = _f(True, "bf16 autocast on CUDA (ignored on CPU)")
+    deterministic: bool = _f(False, "deterministic torch algorithms (slower on CUDA)")
+    threads: int | None = _f(None, "torch CPU threads (default: torch's)")
+    progress: bool | None = _f(None, "progress bar (default: only on a terminal)")
+    validation_fraction: float = _f(0.0, "evaluate on this held-out fraction of the training set instead of "
+                                         "the test set (0 = the test set)")
+    eval_compressed: bool = _f(False, "evaluate through the method's compression too (as the top-k / C3-SL "
+                                      "authors do); default: uncompressed evaluation, as the ADC paper")
+    save_model: bool = _f(False, "also write the trained weights to OUT/model.pt")
+    out: str = _f("runs/latest", "output folder (metrics.json, history.csv, checkpoint.pt)", metavar="DIR")
+    transport: str = _f("inprocess", "inprocess: one process; distributed: client and server in two processes "
+                                     "over torch.distributed, started by this command or by "
+                                     "torchrun --nproc-per-node 2", choices=TRANSPORTS)
+    link: str | None = _f(None, "a network link model, e.g. up=10Mbit,down=50Mbit,latency=20ms or 'example': "
+                                "reports link_seconds", metavar="SPEC")
+    link_sleep: bool = _f(False, "distributed: really wait the link model's time per message")
+    protocol: str = _f("measured", "what a step costs against the budget: 'measured' (every byte that crosses, both "
+                               "ways, labels included) or 'paper' (the ADC authors' rule: nominal ratio x batch size "
+                               "samples per step, stop once the total exceeds the budget)", choices=("measured", "paper"))
+    budget_samples: float | dict | None = _f(None, "the budget in samples (one uncompressed sample up and its gradient "
+                                                   "down = 1), or a mapping {dataset: samples}; None = budget_epochs x "
+                                                   "train size, except under protocol 'paper' on a dataset with a known "
+                                                   "authors' budget (cifar100: 500000, food101: 750000)", metavar="N")
+    epoch_cap: int | None = _f(None, "stop after this many passes even if budget is left (the ADC authors' loop runs "
+                                     "at most 999: `for epoch in range(1, 1000)`); None = no cap", metavar="E")
+    drop_last: bool = _f(False, "drop each epoch's last partial batch (the ADC authors do)")
 
     def __post_init__(self):
+        resolve_dataset_defaults(self)
         self.validate()
 
     def validate(self) -> None:
@@ -74,8 +95,8 @@ class TrainConfig:
             raise ValueError(f"validation_fraction: {self.validation_fraction} must be in [0, 1) (0 = use the test set)")
         if self.num_workers < 0:
             raise ValueError(f"num_workers: {self.num_workers} must be >= 0")
-        if self.transport not in ("inprocess", "distributed"):
-            raise ValueError(f"transport: {self.transport!r}; allowed: ['inprocess', 'distributed']")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport: {self.transport!r}; allowed: {list(TRANSPORTS)}")
         if self.link is not None:
             from adc.runtime.link import LinkModel
             LinkModel.parse(self.link)
@@ -98,9 +119,10 @@ class TrainConfig:
 
     @property
     def stopping(self) -> tuple[str, float]:
+        """("epochs", E) or ("budget", E uncompressed epochs of communication)."""
         if self.epochs is not None:
             return "epochs", float(self.epochs)
-        return "budget", float(self.budget_epochs if self.budget_epochs is not None else self.DEFAULT_BUDGET_EPOCHS)
+        return "budget", float(self.budget_epochs) if self.budget_epochs is not None else math.nan
 
     def resolved_budget_samples(self, num_train: int) -> float | None:
         """The budget in samples for this run's dataset, or None when stopping by epochs.
@@ -190,6 +212,8 @@ def coerce_value(value, tp, key: str, source: str = "config"):
         if type(None) in args:
             return None
         raise ValueError(f"{source}: {key}: null is not allowed; expected {_type_name(tp)}")
+    if isinstance(value, dict) and _allows_mapping(tp):      # e.g. budget_samples: {cifar100: 500000}
+        return value
     base = next((a for a in args if a is not type(None)), tp) if args else tp
     base = typing.get_origin(base) or base
     bad = ValueError(f"{source}: {key}: {value!r} is not {_type_name(tp)}")
@@ -222,3 +246,26 @@ def coerce_value(value, tp, key: str, source: str = "config"):
     if base is dict and not isinstance(value, dict):
         raise bad
     return value
+
+
+def _allows_mapping(tp) -> bool:
+    return any((typing.get_origin(a) or a) is dict for a in typing.get_args(tp))
+
+
+def resolve_dataset_defaults(cfg: TrainConfig) -> None:
+    """Fill ``batch_size``, ``lr`` and ``budget_epochs`` left at ``None`` with the dataset's training
+    defaults (:func:`adc.data.catalog.training_defaults`); the budget only when ``epochs`` is not the
+    stopping rule. The one place where "the dataset's default" is decided."""
+    missing = [k for k in ("batch_size", "lr") if getattr(cfg, k) is None]
+    paper_budget = cfg.protocol == "paper" and cfg.budget_samples is None     # the authors' budget applies?
+    if paper_budget:
+        from adc.core.accounting import PAPER_BUDGET_SAMPLES
+        paper_budget = cfg.dataset.split(":")[0] in PAPER_BUDGET_SAMPLES
+    if cfg.budget_epochs is None and cfg.epochs is None and not paper_budget:
+        missing.append("budget_epochs")
+    if not missing:
+        return
+    from adc.data.catalog import training_defaults
+    defaults = training_defaults(cfg.dataset)
+    for k in missing:
+        setattr(cfg, k, defaults[k])
