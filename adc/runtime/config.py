@@ -37,6 +37,8 @@ class TrainConfig:
     transport: str = "inprocess"                   # inprocess | distributed (client and server in two processes)
     link: str | None = None                        # a link model, e.g. "up=10Mbit,down=50Mbit,latency=20ms" or "example"
     link_sleep: bool = False                       # distributed: really wait the link model's time per message
+    channel: str = "clean"                         # clean | awgn: white Gaussian noise on what crosses (training)
+    channel_snr_db: float = 10.0                   # awgn: SNR drawn uniformly in [-s, s] dB per message
 
     DEFAULT_BUDGET_EPOCHS = 10.0                   # the paper's budget when neither rule is given
 
@@ -66,6 +68,10 @@ class TrainConfig:
             LinkModel.parse(self.link)
         if self.link_sleep and (self.link is None or self.transport != "distributed"):
             raise ValueError("link_sleep: needs a link and transport: distributed")
+        if self.channel not in ("clean", "awgn"):
+            raise ValueError(f"channel: {self.channel!r}; allowed: ['clean', 'awgn']")
+        if not self.channel_snr_db >= 0:
+            raise ValueError(f"channel_snr_db: {self.channel_snr_db} must be >= 0 (SNR uniform in [-s, s] dB)")
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a mapping of method parameters, got {self.params!r}")
 
