@@ -247,3 +247,17 @@ def test_awgn_run_records_the_channel(tmp_path):
     assert runs["awgn"]["bytes_up"] == runs["clean"]["bytes_up"]                  # noise costs no bytes
     assert runs["awgn"]["final_train_loss"] == runs["awgn2"]["final_train_loss"]  # same seed, same noise
     assert runs["awgn"]["final_train_loss"] != runs["clean"]["final_train_loss"]
+
+
+def test_channel_default_config_runs_the_main_methods_under_awgn():
+    from pathlib import Path
+
+    import yaml
+
+    from adc import pipeline
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "channel_default.yaml").read_text())
+    pipeline.check_config(cfg)
+    runs = pipeline.expand_runs(cfg)
+    assert len(runs) == 22 and {r.method for r in runs} >= {"base", "adc", "tome", "evit", "lowrank"}
+    rc = pipeline.run_config(cfg, "digits", "vit_micro", "adc", "xi=0.1", 0)
+    assert rc["channel"] == "awgn" and rc["channel_snr_db"] == 10.0
