@@ -4,7 +4,7 @@ As the ADC authors ran FedLite (``Federico-Alvetreti/Split-Learning_ADC``, ``met
 and as the FedLite paper describes it:
 
 - each sample's activation (N * D values) is split into ``q = N * D / s`` sub-vectors of ``s``
-  values (parameter ``s``, or ``q`` directly; either must divide N * D);
+  values (parameter ``s``: a last partial sub-vector is zero-padded; or ``q``, which must divide N * D);
 - the B * q sub-vectors of the batch are clustered into ``L`` codewords by k-means (10 fixed
   iterations, random init from the method's generator: :func:`subvector_kmeans`, the suite's
   k-means with an update sized for millions of points);
@@ -121,14 +121,15 @@ class FedLite(Method):
     def __init__(self, shape, generator=None, **params):
         super().__init__(shape, generator, **params)
         nd = shape.num_tokens * shape.dim
-        q = self.params.q or nd // self.params.s
-        if self.params.q == 0 and nd % self.params.s:
-            raise ValueError(f"method 'fedlite': s={self.params.s} must divide N * D = {shape.num_tokens} * "
-                             f"{shape.dim} = {nd} (e.g. s=2)")
-        if q < 1 or nd % q:
-            raise ValueError(f"method 'fedlite': q={self.params.q} must divide N * D = {shape.num_tokens} * "
-                             f"{shape.dim} = {nd} (e.g. q={nd // 2} for 2 values per sub-vector)")
-        self.q, self.sub = q, nd // q
+        if self.params.q:
+            if nd % self.params.q:
+                raise ValueError(f"method 'fedlite': q={self.params.q} must divide N * D = {shape.num_tokens} * "
+                                 f"{shape.dim} = {nd} (e.g. q={nd // 2} for 2 values per sub-vector), or set s")
+            self.q, self.sub = self.params.q, nd // self.params.q
+        else:       # s need not divide N * D: the last sub-vector is padded with zeros (never sent back)
+            self.sub = self.params.s
+            self.q = -(-nd // self.sub)
+        self.pad = self.q * self.sub - nd
 
     # ----- sizes ------------------------------------------------------------------------------
     def bits(self) -> int:
@@ -154,7 +155,10 @@ class FedLite(Method):
     def quantize(self, acts: Tensor) -> tuple[Tensor, Tensor]:
         """(B, N, D) -> codebook (L, s) (differentiable in ``acts``: each row the mean of its
         sub-vectors; an unused codeword is 0) and codes (B * q,) int64."""
-        sub = acts.float().reshape(-1, self.sub)                                  # B*q, s
+        flat = acts.float().reshape(acts.shape[0], -1)
+        if self.pad:
+            flat = torch.nn.functional.pad(flat, (0, self.pad))
+        sub = flat.reshape(-1, self.sub)                                          # B*q, s
         codes = subvector_kmeans(sub.detach(), self.params.L, self.params.iters, self.generator)
         L = self.params.L
         counts = torch.zeros(L, device=sub.device).index_add_(0, codes, torch.ones_like(codes, dtype=torch.float32))
@@ -162,7 +166,9 @@ class FedLite(Method):
         return sums / counts.clamp_min(1)[:, None], codes
 
     def dequantize(self, codebook: Tensor, codes: Tensor, batch_size: int) -> Tensor:
-        return codebook[codes].reshape(batch_size, self.shape.num_tokens, self.shape.dim)
+        nd = self.shape.num_tokens * self.shape.dim
+        return codebook[codes].reshape(batch_size, -1)[:, :nd].reshape(batch_size, self.shape.num_tokens,
+                                                                         self.shape.dim)
 
     # ----- client -> server --------------------------------------------------------------------
     def encode(self, acts: Tensor, attn: Tensor | None, labels: Tensor) -> tuple[Message, dict]:
