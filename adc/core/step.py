@@ -27,6 +27,7 @@ from typing import Callable, ContextManager
 from torch import Tensor, nn
 
 from adc.core.carrier import InProcessCarrier
+from adc.core.channel import Channel
 from adc.core.messages import Message
 
 Cross = Callable[[Message], "tuple[Message, Tensor]"]
@@ -68,13 +69,16 @@ def server_step(method, server_loss: ServerLoss, up: Message, *, optimizer=None,
     return down, loss.detach()
 
 
-def in_process(method, server_loss: ServerLoss, carrier: InProcessCarrier | None = None, **server_kw) -> Cross:
-    """``cross`` for client and server in one process: the carrier detaches what crosses."""
+def in_process(method, server_loss: ServerLoss, carrier: InProcessCarrier | None = None,
+               channel: Channel | None = None, **server_kw) -> Cross:
+    """``cross`` for client and server in one process: the carrier detaches what crosses, and the
+    channel (:mod:`adc.core.channel`; clean by default) perturbs it on the way, in each direction."""
     carrier = carrier if carrier is not None else InProcessCarrier()
+    channel = channel if channel is not None else Channel()
 
     def cross(up: Message):
-        down, loss = server_step(method, server_loss, carrier.up(up), **server_kw)
-        return carrier.down(down), loss
+        down, loss = server_step(method, server_loss, channel.up(carrier.up(up)), **server_kw)
+        return channel.down(carrier.down(down)), loss
     return cross
 
 

@@ -74,6 +74,9 @@ class TrainConfig:
     epoch_cap: int | None = _f(None, "stop after this many passes even if budget is left (the ADC authors' loop runs "
                                      "at most 999: `for epoch in range(1, 1000)`); None = no cap", metavar="E")
     drop_last: bool = _f(False, "drop each epoch's last partial batch (the ADC authors do)")
+    channel: str = _f("clean", "clean, or awgn: white Gaussian noise on what crosses the cut, both ways, training "
+                               "only (the ADC authors' noisy channel)", choices=("clean", "awgn"))
+    channel_snr_db: float = _f(10.0, "awgn: SNR drawn uniformly in [-s, s] dB per message", metavar="S")
 
     def __post_init__(self):
         resolve_dataset_defaults(self)
@@ -114,6 +117,10 @@ class TrainConfig:
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
                 raise ValueError(f"budget_samples: {self.budget_samples!r} must be a number > 0 or a mapping "
                                  "{dataset: number > 0}, e.g. {cifar100: 500000}")
+        if self.channel not in ("clean", "awgn"):
+            raise ValueError(f"channel: {self.channel!r}; allowed: ['clean', 'awgn']")
+        if not self.channel_snr_db >= 0:
+            raise ValueError(f"channel_snr_db: {self.channel_snr_db} must be >= 0 (SNR uniform in [-s, s] dB)")
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a mapping of method parameters, got {self.params!r}")
 

@@ -122,8 +122,9 @@ class ClientRun(SplitRun):
     def cross(self, up: Message):
         if self.cfg.link_sleep:
             time.sleep(self.link_model.up_seconds(up.nbytes))
-        self.wire.send("step", up)
+        self.wire.send("step", self.channel.up(up))      # the channel's noise, drawn here as in-process
         down, fields = self.wire.expect("down")
+        down = self.channel.down(down)
         if self.cfg.link_sleep:
             time.sleep(self.link_model.down_seconds(down.nbytes))
         return down, torch.tensor(fields["loss"], dtype=torch.float32, device=self.device)

@@ -35,6 +35,7 @@ from adc.core import step
 from adc.core import accounting
 from adc.core.accounting import CommMeter, uncompressed_step_bytes
 from adc.core.carrier import InProcessCarrier
+from adc.core.channel import make_channel
 from adc.core.methods import CutShape, create_method
 from adc.core.models import create_model, default_split_index
 from adc.core.split import SplitViT
@@ -118,6 +119,7 @@ class SplitRun:
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.method = create_method(cfg.method, self.shape, generator=self.generator, **cfg.params)
         self.carrier = InProcessCarrier()
+        self.channel = make_channel(cfg.channel, cfg.channel_snr_db, self.generator)   # noise on what crosses
         self.meter = CommMeter()
         self.link_model = LinkModel.parse(cfg.link) if cfg.link else None   # modelled network time per message
         self.link_seconds = 0.0
@@ -194,8 +196,8 @@ class SplitRun:
 
     def cross(self, up):
         """Up-message across the carrier, the server's step, the gradient message back (+ the loss)."""
-        down, loss = self.server_step(self.carrier.up(up))
-        return self.carrier.down(down), loss
+        down, loss = self.server_step(self.channel.up(self.carrier.up(up)))
+        return self.channel.down(self.carrier.down(down)), loss
 
     def server_step(self, up):
         return step.server_step(self.method, step.model_loss(self.model.server, self.method), up,
@@ -516,10 +518,11 @@ class SplitRun:
         }
 
     def extra_metrics(self) -> dict:
-        """Additive fields of metrics.json: the link model's time, when a link is set."""
+        """Additive fields of metrics.json: the channel; the link model's time, when a link is set."""
+        out = {"channel": self.channel.describe()}
         if self.link_model is None:
-            return {}
-        return {"link": self.cfg.link, "link_model": self.link_model.describe(), "link_seconds": self.link_seconds}
+            return out
+        return {**out, "link": self.cfg.link, "link_model": self.link_model.describe(), "link_seconds": self.link_seconds}
 
 
 def load_trained(out_dir: str | Path, device: str = "cpu") -> SplitRun:
