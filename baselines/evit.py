@@ -65,6 +65,7 @@ class EViT(Method):
     grid = {"keep_rate": [0.005, 0.04, 0.09, 0.19, 0.29, 0.39, 0.49]}
     # vit_micro (N = 17): k = 2, 4, 6 -> xi = 4/17, 6/17, 8/17 (0.24, 0.35, 0.47)
     demo_grid = {"keep_rate": [0.125, 0.25, 0.375]}
+    xi_knob = ("keep_rate", 1e-3, 1.0)
     test_params = {"keep_rate": 0.3}
     authors_eval = "compressed"       # EViT reorganises tokens at inference
     merges_batch = False

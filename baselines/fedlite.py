@@ -114,6 +114,7 @@ class FedLite(Method):
     # 0.132, i.e. 8-16x the steps of base under the default's byte budget (too slow for the CPU default); the
     # demo sends the gradient dense: xi = (0.126 + 1) / 2 = 0.56, 0.59, 0.63
     demo_grid = {"L": [16, 64, 256], "s": [1], "grad": ["dense"]}
+    xi_knob = ("L", 2, 256)
     test_params = {"L": 8, "s": 4}
     authors_eval = "compressed"       # the authors' quantizer also runs at evaluation
     merges_batch = False

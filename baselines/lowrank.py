@@ -84,6 +84,7 @@ class LowRank(Method):
     grid = {"r": [1, 2, 4, 8, 16, 32, 64]}
     # vit_micro (N = 17, D = 32), factored: xi = 0.22, 0.30, 0.45
     demo_grid = {"r": [3, 4, 6]}
+    xi_knob = ("r", 1, 64)
     test_params = {"r": 2}
     authors_eval = "uncompressed"     # PowerSGD compresses training communication only
     merges_batch = False

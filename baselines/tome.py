@@ -113,6 +113,7 @@ class ToMe(Method):
     Params = ToMeParams
     grid = {"rho": [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]}
     demo_grid = {"rho": [0.25, 0.35, 0.5]}
+    xi_knob = ("rho", 1e-3, 1.0)
     test_params = {"rho": 0.3, "r": 3}
     authors_eval = "compressed"       # ToMe is applied at inference by its authors
     merges_batch = False

@@ -117,7 +117,10 @@ class Method:
         it against a built method for every registered one)."""
         probe = cls.__new__(cls)
         probe.shape, probe.generator, probe.params = shape, None, cls.parse_params(dict(params))
-        return probe.expected_xi()
+        try:
+            return probe.expected_xi()
+        except AttributeError:        # expected_xi reads something __init__ derives: build the method
+            return cls(shape, generator=None, **params).expected_xi()
 
     @classmethod
     def setting_for_xi(cls, xi: float, shape: CutShape, base: dict | None = None) -> dict:
