@@ -15,11 +15,15 @@ min_version("9.0")
 configfile: "config/default.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/analyses.smk"
+include: "workflow/rules/download.smk"
 
 
 localrules:
@@ -31,6 +35,7 @@ localrules:
 
 
 rule all:
+    """Default target: every run of the config, the summaries, tables and figures."""
     default_target: True
     input:
         SUMMARY,

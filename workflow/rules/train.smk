@@ -4,6 +4,7 @@
 
 
 rule train:
+    """One training run (dataset, model, method, setting, seed): python -m adc.train -> metrics.json, history.csv."""
     output:
         metrics="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/metrics.json",
         history="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/history.csv",
