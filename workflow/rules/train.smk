@@ -18,8 +18,9 @@ rule train:
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=config["resources"]["mem_mb"],
-        # minutes; a retry (--retries) gets more and resumes from the checkpoint
-        runtime=lambda wc, attempt: config["resources"]["runtime"] * attempt,
+        # minutes: resources.runtime, or a margin over the run's projection (resources.runtime_estimate);
+        # a retry (--retries) gets attempt x that and resumes from the checkpoint
+        runtime=lambda wc, attempt: pipeline.runtime_minutes(config, wc.dataset, wc.model, wc.method, wc.setting, attempt),
     shell:
         "printf '%s\\n' {params.run_config:q} > {output.config} && "
         "{params.gpu_slot}python -m adc.train --config {output.config} --threads {threads} "
