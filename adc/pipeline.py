@@ -302,11 +302,16 @@ _ESTIMATES: dict = {}
 
 def projected_hours(path: str | Path) -> dict[tuple[str, str, str, str], float]:
     """{(dataset, model, method, setting): projected GPU-hours} of one run, from a grid estimate's ``runs``
-    (``benchmarks/grid_estimate.py`` writes results/grid_estimate.json)."""
+    (``benchmarks/grid_estimate.py`` writes results/grid_estimate.json); none (and a warning) if the file is
+    missing, a :class:`ConfigError` if it cannot be read."""
     path = Path(path)
     if not path.is_absolute():
         path = ROOT / path
     key = str(path)
+    if key not in _ESTIMATES and not path.exists():
+        print(f"adc.pipeline: warning: resources.runtime_estimate: {key} does not exist; every job gets "
+              f"resources.runtime (regenerate it with `python benchmarks/grid_estimate.py`)", file=sys.stderr)
+        _ESTIMATES[key] = {}
     if key not in _ESTIMATES:
         try:
             runs = json.loads(path.read_text())["runs"]

@@ -159,7 +159,11 @@ def test_each_paper_job_gets_a_margin_over_its_projected_time():
     assert pipeline.runtime_minutes(default, "digits", "vit_micro", "adc", "xi=0.1") == default["resources"]["runtime"]
 
 
-def test_an_unreadable_estimate_is_a_config_error(tmp_path):
+def test_a_missing_estimate_falls_back_to_runtime_and_a_broken_one_is_a_config_error(tmp_path, capsys):
     cfg = {"resources": {"runtime": 30, "runtime_estimate": str(tmp_path / "nope.json"), "runtime_margin": 2}}
+    assert pipeline.runtime_minutes(cfg, "cifar100", "deit_tiny_patch16_224", "base", "default", attempt=2) == 60
+    assert "nope.json does not exist" in capsys.readouterr().err
+    (tmp_path / "broken.json").write_text('{"total": {}}')
+    cfg["resources"]["runtime_estimate"] = str(tmp_path / "broken.json")
     with pytest.raises(pipeline.ConfigError, match="resources.runtime_estimate"):
         pipeline.runtime_minutes(cfg, "cifar100", "deit_tiny_patch16_224", "base", "default")
