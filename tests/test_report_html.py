@@ -33,9 +33,9 @@ def chromium() -> str:
     return exe
 
 
-def run_chromium(exe: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_chromium(exe: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--virtual-time-budget=15000", *args], capture_output=True, text=True, timeout=timeout)
+                           "--virtual-time-budget=120000", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +77,20 @@ def test_every_figure_and_table_is_in_its_category_with_a_caption(report):
 PROBE = """
 <script>
 window.addEventListener("load", async () => {
+  for (let i = 0; i < 100 && typeof app === "undefined"; i++)   // React renders the App (and sets app) async
+    await new Promise(r => setTimeout(r, 100));
+  await new Promise(r => setTimeout(r, 200));
   const seen = {menu: document.querySelector("#app").innerText, figures: {}};
   for (const [path, entry] of Object.entries(results)) {
     if (entry.mime_type !== "image/png") continue;
     app.setView({content: "img", contentPath: entry.data_uri, resultPath: path});
-    await new Promise(r => setTimeout(r, 300));
-    const imgs = document.querySelectorAll("#app img");      // the menu's logo first, the content pane's last
-    const img = imgs.length > 1 ? imgs[imgs.length - 1] : null;
-    if (img && !img.complete)
-      await Promise.race([new Promise(r => { img.onload = r; img.onerror = r; }), new Promise(r => setTimeout(r, 3000))]);
+    let img = null;
+    for (let i = 0; i < 100; i++) {             // up to 10 s of (virtual) time for React and the decoder
+      await new Promise(r => setTimeout(r, 100));
+      const imgs = document.querySelectorAll("#app img");    // the menu's logo first, the content pane's last
+      img = imgs.length > 1 ? imgs[imgs.length - 1] : null;
+      if (img && img.src === entry.data_uri && img.complete && img.naturalWidth > 0) break;
+    }
     const box = img ? img.getBoundingClientRect() : {width: 0, height: 0};
     seen.figures[path] = {w: img ? img.naturalWidth : 0, h: img ? img.naturalHeight : 0,
                           shown_w: box.width, shown_h: box.height};
@@ -100,7 +105,9 @@ window.addEventListener("load", async () => {
 
 SHOW = """
 <script>
-window.addEventListener("load", () => {
+window.addEventListener("load", async () => {
+  for (let i = 0; i < 100 && typeof app === "undefined"; i++)   // React renders the App (and sets app) async
+    await new Promise(r => setTimeout(r, 100));
   const path = Object.keys(results).find(p => p.endsWith("%s"));
   app.setView({content: "img", contentPath: results[path].data_uri, resultPath: path});
   setTimeout(() => app.showCategory("%s"), 300);      // the menu lists the category's results, as after a click
