@@ -17,6 +17,9 @@ min_version("9.0")
 configfile: "config/default.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
@@ -24,6 +27,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/analyses.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/reproduction.smk"
+include: "workflow/rules/download.smk"
 
 
 localrules:
@@ -38,6 +42,7 @@ localrules:
 
 
 rule all:
+    """Default target: every run of the config, the summaries, tables and figures."""
     default_target: True
     input:
         RUN_FILES,

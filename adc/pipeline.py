@@ -11,6 +11,8 @@ here, as plain functions that tests call directly:
   settings x seeds, where the methods and their settings come from the registry
   (:func:`adc.methods.registry`), never from a list in the workflow;
 - :func:`run_config` is the per-run training config the ``train`` rule hands to ``adc.train``;
+- :func:`runtime_minutes` is each job's Slurm wall-time: a margin over the run's projection in
+  ``results/grid_estimate.json`` where the config names it (``resources.runtime_estimate``);
 - ``python -m adc.pipeline gpu-slot -- CMD`` runs CMD on a GPU no other training job holds
   (local runs; under Slurm the allocation already chose one).
 """
@@ -20,6 +22,7 @@ import dataclasses
 import difflib
 import itertools
 import json
+import math
 import os
 import re
 import signal
@@ -494,6 +497,47 @@ def mark_summaries_stale(results_dir: str | Path, log: str | None = None) -> Non
         "Fix the failed job(s) (their train.log), then rerun snakemake; this note goes away when the "
         "summaries are rebuilt.\n")
     print(f"adc.pipeline: the summaries in {results}/ may be out of date: see {results / STALE_NOTE}", file=sys.stderr)
+
+
+# ----- each job's wall-time limit (Slurm) ---------------------------------------------------------
+_ESTIMATES: dict = {}
+
+
+def projected_hours(path: str | Path) -> dict[tuple[str, str, str, str], float]:
+    """{(dataset, model, method, setting): projected GPU-hours} of one run, from a grid estimate's ``runs``
+    (``benchmarks/grid_estimate.py`` writes results/grid_estimate.json); none (and a warning) if the file is
+    missing, a :class:`ConfigError` if it cannot be read."""
+    path = Path(path)
+    if not path.is_absolute():
+        path = ROOT / path
+    key = str(path)
+    if key not in _ESTIMATES and not path.exists():
+        print(f"adc.pipeline: warning: resources.runtime_estimate: {key} does not exist; every job gets "
+              f"resources.runtime (regenerate it with `python benchmarks/grid_estimate.py`)", file=sys.stderr)
+        _ESTIMATES[key] = {}
+    if key not in _ESTIMATES:
+        try:
+            runs = json.loads(path.read_text())["runs"]
+        except (OSError, ValueError, KeyError) as e:
+            raise ConfigError(f"resources.runtime_estimate: cannot read the per-run projections of {str(path)!r} "
+                              f"({type(e).__name__}: {e}); regenerate it with `python benchmarks/grid_estimate.py` "
+                              f"or set resources.runtime_estimate: null") from None
+        _ESTIMATES[key] = {(r["dataset"], r["model"], r["method"], r["setting"]): float(r["gpu_hours_projected"])
+                           for r in runs}
+    return _ESTIMATES[key]
+
+
+def runtime_minutes(config: dict, dataset: str, model: str, method: str, setting: str, attempt: int = 1) -> int:
+    """The wall-time limit of one training job in minutes: ``resources.runtime``, or, with
+    ``resources.runtime_estimate``, ``runtime_margin`` x the run's projected time where that is longer;
+    times the attempt (a retry resumes from the checkpoint with more time)."""
+    res = config.get("resources") or {}
+    minutes = float(res.get("runtime", 30))
+    if res.get("runtime_estimate"):
+        hours = projected_hours(res["runtime_estimate"]).get((dataset, model, method, setting))
+        if hours is not None:
+            minutes = max(minutes, float(res.get("runtime_margin", 2.0)) * hours * 60)
+    return int(math.ceil(minutes * max(1, int(attempt))))
 
 
 # ----- one training job per GPU (local runs) -----------------------------------------------------

@@ -54,7 +54,9 @@ def load_paper_config(path: Path) -> dict:
             "models": cfg.get("models", ["deit_tiny_patch16_224", "deit_small_patch16_224"]),
             "seeds": len(cfg.get("seeds", [0, 1, 2])), "methods": cfg.get("methods", "all"),
             "batch_size": train.get("batch_size", 128), "budget_epochs": train.get("budget_epochs", 10),
-            "runtime_min": (cfg.get("resources") or {}).get("runtime")}
+            "runtime_min": (cfg.get("resources") or {}).get("runtime"),
+            "runtime_margin": (cfg.get("resources") or {}).get("runtime_margin")
+            if (cfg.get("resources") or {}).get("runtime_estimate") else None}
 
 
 def load_flops(path: Path) -> dict:
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
 
     tiny_base = flops_row(MEASURED_MODEL, "base", {})
     tiny_step_flops = tiny_base["client_base_gflops"] + tiny_base["server_base_gflops"]
-    per_group, longest = [], None
+    per_group, per_run, longest = [], [], None
     for dataset in cfg["datasets"]:
         n_train, n_test = DATASET_SIZES[dataset.split(":")[0]]
         steps_per_epoch = math.ceil(n_train / B)
@@ -141,6 +143,9 @@ def main(argv=None) -> int:
                     run_pflops = (steps * step_gflops + eval_gflops) / 1e6
                     rate = a.gpu_tflops * 1e3                                     # GFLOP/s
                     gpu_s = steps * max(step_gflops / rate, a.gpu_step_ms / 1e3) + eval_gflops / rate
+                    per_run.append({"dataset": dataset, "model": model, "method": method,
+                                    "setting": setting_label(params), "steps": steps,
+                                    "hours": t_run / 3600, "gpu_hours_projected": gpu_s / 3600})
                     g["runs"] += cfg["seeds"]
                     g["steps"] += cfg["seeds"] * steps
                     g["hours"] += cfg["seeds"] * t_run / 3600
@@ -160,7 +165,7 @@ def main(argv=None) -> int:
              "gpu_hours_projected": sum(g["gpu_hours_projected"] for g in per_group)}
     result = {"unit": unit, "timed_on": f"{device}: {where}", "threads": summary.get("machine", {}).get("threads"),
               "measured_base_step_s": step_base, "grid": cfg, "per_dataset_model": per_group, "total": total,
-              "longest_run": longest, "assumed_gpu_tflops": None if gpu_timed else a.gpu_tflops,
+              "longest_run": longest, "runs": per_run, "assumed_gpu_tflops": None if gpu_timed else a.gpu_tflops,
               "assumed_gpu_step_ms": None if gpu_timed else a.gpu_step_ms,
               "assumptions": __doc__.split("How (every assumption is a flag or a constant below, and is written "
                                            "into the output):")[1].strip(),
@@ -186,7 +191,10 @@ def main(argv=None) -> int:
              f"Longest single run: {longest['method']} {longest['setting']} on {longest['dataset']} / "
              f"{longest['model']}: {longest['steps']:,} steps, {longest['hours']:,.1f} {unit}, "
              f"{longest['gpu_hours_projected']:,.1f} GPU-hours projected"
-             + (f" (config/paper.yaml allows {cfg['runtime_min']} min per job)" if cfg.get("runtime_min") else "")
+             + (f" (config/paper.yaml gives each job {cfg['runtime_margin']:g} x its run's projection, at "
+                f"least {cfg['runtime_min']} min: the per-run projections are this file's JSON `runs`)"
+                if cfg.get("runtime_margin") else
+                f" (config/paper.yaml allows {cfg['runtime_min']} min per job)" if cfg.get("runtime_min") else "")
              + ".\n", "## Assumptions\n", result["assumptions"] + "\n"]
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project's virtual environment .venv from requirements.lock.
-# Idempotent: does nothing when .venv already matches the lock file.
+# Create (or refresh) the project's virtual environment .venv from uv.lock.
+#
+# Needs only Python >= 3.11 (and git for a clone). uv, pinned in scripts/uv.sh, is bootstrapped from
+# PyPI into .tools/ with that Python's pip; then `uv sync --frozen --all-extras` installs exactly the
+# locked packages (hashes checked; the extras `test` and `slurm` included) and the project itself,
+# editable. Idempotent: does nothing when .venv already matches uv.lock.
+#   PYTHON=/path/to/python3.11 bash scripts/setup-venv.sh     # another interpreter
+# Re-lock after editing pyproject.toml's dependencies: bash scripts/lock.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
-  echo "ADC-Bench needs Python >= 3.10 (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  echo "ADC-Bench needs Python >= 3.11 (found: $("$PY" --version 2>&1 || echo "no $PY")); set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
-stamp=.venv/.lock-sha
-want=$(sha256sum requirements.lock | cut -d' ' -f1)
+stamp=.venv/.uv-lock-sha
+want=$(cat uv.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-echo "setting up .venv from requirements.lock (first time: a few minutes; torch is large)" >&2
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install --quiet --no-warn-script-location -r requirements.lock 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
-  || .venv/bin/python -m pip install --quiet --no-deps -e .
+echo "setting up .venv from uv.lock (first time: about a minute; torch is large)" >&2
+PYTHON="$PY" bash scripts/uv.sh sync --frozen --all-extras --python "$PY" --quiet
 echo "$want" > "$stamp"

@@ -2,6 +2,7 @@
 
 
 rule aggregate:
+    """Every run's metrics.json and history.csv into results/summary.csv, summary_mean.csv (over seeds), histories.csv."""
     input:
         metrics=[f"{r.dir}/metrics.json" for r in RUNS],
         histories=[f"{r.dir}/history.csv" for r in RUNS],
@@ -18,14 +19,15 @@ rule aggregate:
 
 
 rule tables:
+    """Accuracy and communication-to-target tables (Markdown and LaTeX), mean +- std over seeds."""
     input:
         mean="results/summary_mean.csv",
         summary="results/summary.csv",
         histories="results/histories.csv",
     output:
-        accuracy_md="results/tables/accuracy.md",
+        accuracy_md=report("results/tables/accuracy.md", caption="../report/accuracy_table.rst", category="1. Main comparison"),
         accuracy_tex="results/tables/accuracy.tex",
-        comm_md="results/tables/comm_to_target.md",
+        comm_md=report("results/tables/comm_to_target.md", caption="../report/comm_to_target.rst", category="2. Communication"),
         comm_tex="results/tables/comm_to_target.tex",
     log:
         "results/logs/tables.log",

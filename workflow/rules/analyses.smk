@@ -32,6 +32,7 @@ localrules:
 
 
 use rule train as analysis_train with:
+    """One training run of an analysis (the train rule's command), under results/analyses/{analysis}/{variant}/."""
     output:
         metrics=f"{_ADIR}/{{analysis,{'|'.join(analyses_lib.KINDS)}}}/{_RUN}/metrics.json",
         history=f"{_ADIR}/{{analysis}}/{_RUN}/history.csv",
@@ -49,6 +50,7 @@ use rule train as analysis_train with:
 
 
 rule analysis_summary:
+    """One table of all runs of an analysis: results/analyses/{analysis}/summary.csv."""
     wildcard_constraints:
         analysis="|".join(analyses_lib.KINDS),
     input:
@@ -62,12 +64,15 @@ rule analysis_summary:
 
 
 rule grid_search_figure:
+    """The grid search heatmap over T/B x k/n with iso-xi curves (the paper's Fig. 2) and the best-split table."""
     input:
         f"{_ADIR}/grid_search/summary.csv",
     output:
         pdf="paper_figs/grid_search.pdf",
-        png="paper_figs/grid_search.png",
-        table="results/tables/grid_best.md",
+        png=report("paper_figs/grid_search.png", caption="../report/grid_search.rst", category="5. Analyses",
+                   subcategory="grid search"),
+        table=report("results/tables/grid_best.md", caption="../report/grid_best.rst", category="5. Analyses",
+                     subcategory="grid search"),
     params:
         figure=lambda wc: ANALYSES["grid_search"].figure,
     log:
@@ -77,14 +82,17 @@ rule grid_search_figure:
 
 
 rule ablation_figure:
+    """An ablation's figure (split index, batch size or what k-means clusters on) and its table."""
     wildcard_constraints:
         ablation="ablation_[a-z_]+",
     input:
         f"{_ADIR}/{{ablation}}/summary.csv",
     output:
         pdf="paper_figs/{ablation}.pdf",
-        png="paper_figs/{ablation}.png",
-        table="results/tables/{ablation}.md",
+        png=report("paper_figs/{ablation}.png", caption="../report/ablation.rst", category="4. Ablations",
+                   subcategory="{ablation}"),
+        table=report("results/tables/{ablation}.md", caption="../report/ablation_table.rst", category="4. Ablations",
+                     subcategory="{ablation}"),
     params:
         figure=lambda wc: ANALYSES[wc.ablation].figure if wc.ablation in ANALYSES else {},
     log:
@@ -94,11 +102,14 @@ rule ablation_figure:
 
 
 rule cluster_picture:
+    """The clusters ADC forms on one batch of a trained run, with kept tokens (the paper's Fig. 6)."""
     input:
         metrics=f"{_ADIR}/cluster_pictures/{analyses_lib.FIXED}/{{dataset}}/{{model}}/{{method}}/{{setting}}/seed{{seed}}/metrics.json",
     output:
         pdf="paper_figs/cluster_pictures/{dataset}/{model}/{method}/{setting}/seed{seed}.pdf",
-        png="paper_figs/cluster_pictures/{dataset}/{model}/{method}/{setting}/seed{seed}.png",
+        png=report("paper_figs/cluster_pictures/{dataset}/{model}/{method}/{setting}/seed{seed}.png",
+                   caption="../report/cluster_picture.rst", category="5. Analyses", subcategory="cluster pictures",
+                   labels={"panel": "{dataset} / {model}", "setting": "{method} {setting}", "seed": "{seed}"}),
     params:
         figure=lambda wc: ANALYSES["cluster_pictures"].figure,
     log:
@@ -108,30 +119,36 @@ rule cluster_picture:
 
 
 rule grid_search:
+    """Target: the grid search analysis (its runs, summary, figure and table)."""
     input:
         analyses_lib.targets(ANALYSES, "grid_search"),
 
 
 rule cluster_pictures:
+    """Target: the cluster pictures of the trained ADC runs."""
     input:
         analyses_lib.targets(ANALYSES, "cluster_pictures"),
 
 
 rule ablation_split:
+    """Target: the split-index ablation (runs, summary, figure, table)."""
     input:
         analyses_lib.targets(ANALYSES, "ablation_split"),
 
 
 rule ablation_batch:
+    """Target: the batch-size ablation (runs, summary, figure, table)."""
     input:
         analyses_lib.targets(ANALYSES, "ablation_batch"),
 
 
 rule ablation_cluster_on:
+    """Target: the ablation over what k-means clusters on (runs, summary, figure, table)."""
     input:
         analyses_lib.targets(ANALYSES, "ablation_cluster_on"),
 
 
 rule analyses:
+    """Target: every analysis (grid search, cluster pictures, the three ablations)."""
     input:
         [f for k in analyses_lib.KINDS for f in analyses_lib.targets(ANALYSES, k)],

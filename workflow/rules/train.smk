@@ -9,6 +9,7 @@
 
 
 rule train:
+    """One training run (dataset, model, method, setting, seed): python -m adc.train -> metrics.json, history.csv."""
     output:
         metrics="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/metrics.json",
         history="results/runs/{dataset}/{model}/{method}/{setting}/seed{seed}/history.csv",
@@ -22,8 +23,9 @@ rule train:
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=config["resources"]["mem_mb"],
-        # minutes; a retry (--retries) gets more and resumes from the checkpoint
-        runtime=lambda wc, attempt: config["resources"]["runtime"] * attempt,
+        # minutes: resources.runtime, or a margin over the run's projection (resources.runtime_estimate);
+        # a retry (--retries) gets attempt x that and resumes from the checkpoint
+        runtime=lambda wc, attempt: pipeline.runtime_minutes(config, wc.dataset, wc.model, wc.method, wc.setting, attempt),
     shell:
         "exec {params.gpu_slot}python -m adc.pipeline train-job {output.config:q} {params.run_config:q} "
         "{threads} > {log:q} 2>&1"
