@@ -125,9 +125,8 @@ def train_batches(data, batch_size: int, seed: int, epoch: int, start_batch: int
             idx = perm[b * batch_size:(b + 1) * batch_size]
             yield data.x[idx].to(device, non_blocking=True), data.y[idx].to(device, non_blocking=True)
     else:
-        from adc.data.loading import dataloader_for  # torch Dataset path (real datasets)
-        for x, y in dataloader_for(data, batch_size, perm[start_batch * batch_size:]):
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        from adc.data.loading import dataloader_for  # torch Dataset path (real datasets): finished on `device`
+        yield from dataloader_for(data, batch_size, perm[start_batch * batch_size:], device=device)
 
 
 def eval_batches(data, batch_size: int, device: torch.device | str = "cpu") -> Iterator[tuple[Tensor, Tensor]]:
@@ -136,6 +135,5 @@ def eval_batches(data, batch_size: int, device: torch.device | str = "cpu") -> I
             yield data.x[i:i + batch_size].to(device), data.y[i:i + batch_size].to(device)
     else:
         from adc.data.loading import dataloader_for
-        for x, y in dataloader_for(data, batch_size, torch.arange(len(data))):
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        yield from dataloader_for(data, batch_size, torch.arange(len(data)), device=device)
 
