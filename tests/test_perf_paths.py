@@ -171,3 +171,32 @@ def test_c3sl_batched_binding_equals_the_per_sample_binding(R, B):
     msg, _ = m.encode(acts, None, torch.zeros(B, dtype=torch.long))
     tokens, targets, _ = m.decode(msg.detached())
     assert tokens.shape == (B, N, D) and msg["acts"].shape == (G, N, D)
+
+
+# ----- the embedded default's start-up --------------------------------------------------------------
+def test_digits_without_importing_sklearn_are_sklearns_digits_and_split():
+    """The digits bundle reads scikit-learn's file and the saved split: the same tensors as load_digits +
+    train_test_split (what the bundle computed before), so the embedded default's numbers do not move."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from adc.data.registry import DIGITS_SPLIT_SEED, load_digits_bundle
+    b = load_digits_bundle()
+    d = load_digits()
+    x = (torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0 - 0.5) / 0.5
+    y = torch.tensor(d.target, dtype=torch.int64)
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.2, random_state=DIGITS_SPLIT_SEED, stratify=d.target)
+    assert torch.equal(b.train.x, x[tr]) and torch.equal(b.train.y, y[tr])
+    assert torch.equal(b.test.x, x[te]) and torch.equal(b.test.y, y[te])
+
+
+def test_the_training_loop_does_not_import_sklearn_for_digits(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; from adc.runtime.config import TrainConfig; from adc.runtime.loop import SplitRun; "
+            "SplitRun(TrainConfig(dataset='digits', model='vit_micro', epochs=1, threads=1, out=sys.argv[1]))"
+            ".load_data(); print('sklearn' in sys.modules, 'scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "False"]
