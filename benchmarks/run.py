@@ -70,7 +70,7 @@ def cut_inputs(D: int, device, seed: int = 0, batch: int = B, tokens: int = N):
 
 def register_synthetic_dataset(n: int, img_size: int = 224) -> None:
     """A fixed in-memory dataset of ``n`` random 224 px images, 100 classes, for ``SplitRun``."""
-    from adc import data as adc_data
+    from adc.data import registry as adc_data
 
     def load(**kwargs):
         g = torch.Generator().manual_seed(0)
@@ -429,13 +429,13 @@ def bench_loader(quick: bool, out_dir: Path, log) -> dict | None:
         return None
     if quick:
         out = out_dir / "loader_quick.json"
-        args = ["--workers", "0", "1", "--images", "256", "--batches", "2", "--reps", "2", "--per-worker-reps", "5"]
+        args = ["--workers", "0", "--images", "256", "--batches", "2", "--reps", "2", "--per-worker-reps", "5"]
     else:
         out = out_dir / "loader.json"
         args = []
     cmd = [sys.executable, str(script), *args, "--out", str(out)]
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90 if quick else 1800)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600 if quick else 1800)
     except subprocess.TimeoutExpired:
         log("  loader benchmark timed out: item 4 skipped")
         return None

@@ -172,6 +172,16 @@ class ImageDataset(Dataset):
         return img.convert("RGB")
 
     @staticmethod
+    def decode_tensor(cell) -> torch.Tensor | None:
+        """An 8-bit RGB PNG (CIFAR's form) straight to a uint8 (3, H, W) tensor by libpng (torchvision.io):
+        the pixels of ``decode`` + ``PILToTensor`` in a fifth of the time; None for any other image."""
+        b = cell.get("bytes")
+        if not b or b[:8] != b"\x89PNG\r\n\x1a\n" or b[24] != 8 or b[25] != 2 or b.find(b"tRNS") >= 0:
+            return None
+        from torchvision.io import ImageReadMode, decode_png
+        return decode_png(torch.frombuffer(bytearray(b), dtype=torch.uint8), mode=ImageReadMode.RGB)
+
+    @staticmethod
     def _apply(transform, img, seed):
         if seed is None:
             return transform(img)
@@ -201,8 +211,10 @@ class ImageDataset(Dataset):
         cells = rows[self.image_column]
         if self.staged is not None:                          # uint8 at the native size + the flip decisions
             x, flips = None, torch.zeros(len(items), dtype=torch.bool)
+            as_tensor = self.staged.tensor_input           # augmenting uint8 tensors: decode PNGs straight to one
             for i, (cell, seed) in enumerate(zip(cells, seeds)):
-                u8, flips[i] = self._apply(self.staged.per_image, self.decode(cell), seed)
+                img = self.decode_tensor(cell) if as_tensor else None
+                u8, flips[i] = self._apply(self.staged.per_image, self.decode(cell) if img is None else img, seed)
                 if x is None:
                     x = _new_batch((len(items), *u8.shape), torch.uint8)
                 x[i] = u8

@@ -180,6 +180,7 @@ class StagedTransform:
     worker: v2.Compose
     flip_p: float
     batch: BatchTransform
+    tensor_input: bool = False       # the worker takes a uint8 tensor as well as a PIL image (backend "tensor")
 
     def per_image(self, img) -> tuple[torch.Tensor, bool]:
         """The worker's part of one image: uint8 tensor, flip (drawn from torch's default generator)."""
@@ -205,4 +206,4 @@ def build_staged_transform(cfg: TransformConfig, train: bool) -> StagedTransform
     if cfg.backend == "pil":
         ops.append(v2.PILToTensor())
     batch = BatchTransform(cfg.image_size if resize_on_device else None, cfg.interpolation, cfg.mean, cfg.std)
-    return StagedTransform(v2.Compose(ops), cfg.hflip if train else 0.0, batch)
+    return StagedTransform(v2.Compose(ops), cfg.hflip if train else 0.0, batch, tensor_input=cfg.backend == "tensor")
