@@ -111,10 +111,8 @@ class SplitRun:
             client_params += list(m.to(self.device).parameters())
         if (m := self.method.server_module()) is not None:
             server_params += list(m.to(self.device).parameters())
-        # foreach: one call per operation over all tensors, not one per tensor (the same kernels, the same
-        # bits; a tenth of a vit_micro step is the per-tensor Python of the default; benchmarks/README.md)
-        self.client_opt = torch.optim.Adam(client_params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-        self.server_opt = torch.optim.Adam(server_params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        self.client_opt = torch.optim.Adam(client_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.server_opt = torch.optim.Adam(server_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
         self.steps_per_epoch = num_batches(self.data.num_train, cfg.batch_size)
         rule, amount = cfg.stopping
