@@ -64,9 +64,9 @@ class RandTopK(TopK):
         alpha = self.params.alpha
         top = flat.abs().topk(k, dim=1, sorted=False).indices
         in_top = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True)
-        w_top = torch.tensor((1 - alpha) / k, dtype=torch.float32, device=flat.device)
-        w_rest = torch.tensor(alpha / max(M - k, 1), dtype=torch.float32, device=flat.device)
-        return torch.where(in_top, w_top, w_rest).log()        # log 0 = -inf: never drawn
+        # Python scalars, not torch.tensor(..., device=): a host-to-device copy would synchronise every step
+        w = torch.where(in_top, (1 - alpha) / k, alpha / max(M - k, 1))   # float32 (the default dtype)
+        return w.to(torch.float32).log()                       # log 0 = -inf: never drawn
 
     def select(self, flat: Tensor, k: int) -> Tensor:
         if self._deterministic:

@@ -12,7 +12,13 @@ Items (see benchmarks/README.md for what each one times and why):
    step (B = 128, 224 px, ``SplitRun.train_step`` of ``base``), on CPU and on CUDA if present.
 3. Training throughput of the split ``base`` run against plain timm training of the same model,
    same batch, same optimizer (and bf16 autocast on CUDA, as ``SplitRun``).
-4. The data loader alone (benchmarks/loader_throughput.py) against the training step, images/s.
+4. The data loader alone (benchmarks/loader_throughput.py) against the training step, images/s;
+   and per worker, the staged path (uint8 from the workers, resize/flip/normalize batched on the
+   device) against the per-image path: ``loader_images_per_s_per_worker``.
+5. The embedded default's step (vit_micro on digits, B = 64, 1 thread): ``micro_step_ms`` of
+   ``base`` and ADC xi = 0.1, CPU time of ``SplitRun.run`` per step, evaluations included.
+6. Small steps: one DeiT-Tiny training step of ``base`` and of each method at its lowest-xi paper
+   setting (``SplitRun.train_step``, CPU), interleaved: ``small_step_ms``.
 
 Every comparison is timed in one process, candidates interleaved repetition by repetition (the
 order alternating), summarised by medians; CUDA timings are synchronised. No timing is ever an
@@ -64,7 +70,7 @@ def cut_inputs(D: int, device, seed: int = 0, batch: int = B, tokens: int = N):
 
 def register_synthetic_dataset(n: int, img_size: int = 224) -> None:
     """A fixed in-memory dataset of ``n`` random 224 px images, 100 classes, for ``SplitRun``."""
-    from adc import data as adc_data
+    from adc.data import registry as adc_data
 
     def load(**kwargs):
         g = torch.Generator().manual_seed(0)
@@ -182,10 +188,17 @@ def bench_method_overheads(device, reps, warmup, every_setting, log) -> list[dic
             key = f"{name}[{setting_label(s)}]"
             fns[key] = compression_step(m, acts, attn, labels, device, autocast)
             meta[key] = {"method": name, "setting": setting_label(s), "xi_expected": m.expected_xi()}
-    t = interleaved(fns, reps, warmup, device, min_sample_s=0.1)
+    cpu: dict = {}
+    t = interleaved(fns, reps, warmup, device, min_sample_s=0.1, cpu_times=cpu)
+    # the same basis as item 3's headline ratio: CPU time when single-threaded on a CPU (a shared machine's
+    # neighbours inflate wall time by whatever they take, differently for each sample), else wall
+    single_cpu = device.type == "cpu" and torch.get_num_threads() == 1
     rows = []
     for key, ts in t.items():
-        rows.append({"device": str(device), **meta[key], "compression_ms": 1e3 * median(ts), "reps": len(ts)})
+        rows.append({"device": str(device), **meta[key],
+                     "compression_ms": 1e3 * median(cpu[key] if single_cpu else ts),
+                     "compression_wall_ms": 1e3 * median(ts), "compression_cpu_ms": 1e3 * median(cpu[key]),
+                     "basis": "cpu_time" if single_cpu else "wall", "reps": len(ts)})
     return rows
 
 
@@ -322,6 +335,100 @@ def bench_split_vs_plain(device, reps, deadline, compile_, log) -> dict:
 
 
 # ----- item 4 ----------------------------------------------------------------------------------
+def bench_micro(quick: bool, compile_: bool, log) -> dict:
+    """ms per step of the embedded default (``python -m adc.train --dataset digits --model vit_micro
+    --batch-size 64 --lr 1e-3 --seed 0 --threads 1``), base and ADC xi = 0.1: CPU time of ``SplitRun.run``
+    (steps, evaluations, checkpoints) / steps. ``--quick``: a shorter budget (same per-step mix)."""
+    from adc.runtime.config import TrainConfig
+    from adc.runtime.loop import SplitRun
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    budgets = {"base": 3.0, "adc": 1.0} if quick else {"base": 30.0, "adc": 30.0}
+    res: dict = {}
+    try:
+        for name, params in (("base", {}), ("adc", {"xi": 0.1})):
+            cfg = TrainConfig(dataset="digits", model="vit_micro", method=name, params=params, batch_size=64, lr=1e-3,
+                              budget_epochs=budgets[name], seed=0, device="cpu", threads=1, progress=False,
+                              out=tempfile.mkdtemp(prefix="adc-bench-micro-"))
+            run = SplitRun(cfg)
+            if compile_:
+                compile_blocks(run)
+            c0, t0 = time.process_time(), time.perf_counter()
+            m = run.run(log=lambda s: None)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+            key = "base" if name == "base" else "adc_xi0.1"
+            res[key] = {"ms_per_step": 1e3 * cpu / m["steps"], "wall_ms_per_step": 1e3 * wall / m["steps"],
+                        "steps": m["steps"], "budget_epochs": budgets[name], "final_test_accuracy":
+                        m["final_test_accuracy"], "compile": compile_}
+            log(f"  {key}: {res[key]['ms_per_step']:.2f} ms/step CPU ({res[key]['wall_ms_per_step']:.2f} wall), "
+                f"{m['steps']} steps, budget {budgets[name]:g} epochs")
+    finally:
+        torch.set_num_threads(threads)
+    return res
+
+
+def compile_blocks(run) -> None:
+    """torch.compile each block of the split model but the client's last (its qkv carries the attention hook)."""
+    last_client = run.model.split_index - 1
+    for i, blk in enumerate(run.model.client.blocks):
+        if i != last_client:
+            run.model.client.blocks[i] = torch.compile(blk)
+    for i, blk in enumerate(run.model.server.blocks):
+        run.model.server.blocks[i] = torch.compile(blk)
+
+
+def lowest_xi_setting(cls) -> dict:
+    from adc.methods import CutShape
+
+    shape = CutShape(B, N, 192, C)
+    best, best_xi = {}, float("inf")
+    for s in cls.settings("paper"):
+        try:
+            xi = cls(shape, generator=torch.Generator().manual_seed(0), **s).expected_xi()
+        except Exception:  # noqa: BLE001
+            continue
+        if xi < best_xi:
+            best, best_xi = s, xi
+    return best
+
+
+def bench_small_steps(device, batch: int, reps: int, deadline, compile_: bool, log) -> list[dict]:
+    """One DeiT-Tiny ``SplitRun.train_step`` of base and of every method at its lowest-xi paper setting,
+    interleaved (CPU time when single-threaded on a CPU, else wall)."""
+    from adc.methods import registry, setting_label
+    from adc.runtime.config import TrainConfig
+    from adc.runtime.loop import SplitRun
+
+    register_synthetic_dataset(batch)
+    fns, meta, cpu = {}, {}, {}
+    for name, cls in sorted(registry().items()):
+        s = lowest_xi_setting(cls)
+        cfg = TrainConfig(dataset=SYNTHETIC, model=MODEL, method=name, params=s, batch_size=batch, epochs=1,
+                          device=str(device), out=tempfile.mkdtemp(prefix="adc-bench-"), progress=False,
+                          threads=torch.get_num_threads())
+        run = SplitRun(cfg)
+        run.model.train()
+        if compile_:
+            compile_blocks(run)
+        x, y = run.data.train.x[:batch].to(device), run.data.train.y[:batch].to(device)
+        key = f"{name}[{setting_label(s)}]"
+        fns[key] = (lambda r=run, x=x, y=y: r.train_step(x, y))
+        meta[key] = {"method": name, "setting": setting_label(s), "xi_expected": run.method.expected_xi()}
+    t = interleaved(fns, reps, warmup=1, device=device, deadline=deadline, min_reps=1, cpu_times=cpu)
+    single_cpu = device.type == "cpu" and torch.get_num_threads() == 1
+    base_key = next(k for k in t if k.startswith("base["))
+    rows = []
+    for k, ts in t.items():
+        basis = cpu[k] if single_cpu else ts
+        ref = cpu[base_key] if single_cpu else t[base_key]
+        rows.append({"device": str(device), **meta[k], "batch_size": batch, "step_ms": 1e3 * median(basis),
+                     "wall_ms": 1e3 * median(ts), "vs_base": paired_ratio(basis, ref), "reps": len(ts),
+                     "basis": "cpu_time" if single_cpu else "wall", "compile": compile_})
+        log(f"  {k:40s} xi {meta[k]['xi_expected']:.3f}  {rows[-1]['step_ms']:9.1f} ms  x{rows[-1]['vs_base']:.2f} of base")
+    return rows
+
+
 def bench_loader(quick: bool, out_dir: Path, log) -> dict | None:
     script = ROOT / "benchmarks" / "loader_throughput.py"
     if not script.exists():
@@ -329,13 +436,13 @@ def bench_loader(quick: bool, out_dir: Path, log) -> dict | None:
         return None
     if quick:
         out = out_dir / "loader_quick.json"
-        args = ["--workers", "0", "1", "--images", "256", "--batches", "2", "--reps", "2"]
+        args = ["--workers", "0", "--images", "256", "--batches", "2", "--reps", "2", "--per-worker-reps", "5"]
     else:
         out = out_dir / "loader.json"
         args = []
     cmd = [sys.executable, str(script), *args, "--out", str(out)]
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90 if quick else 1800)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600 if quick else 1800)
     except subprocess.TimeoutExpired:
         log("  loader benchmark timed out: item 4 skipped")
         return None
@@ -347,7 +454,8 @@ def bench_loader(quick: bool, out_dir: Path, log) -> dict | None:
     best = max(rows, key=lambda r: r.get("images_per_s", 0)) if rows else None
     rel = lambda q: os.path.relpath(q, ROOT) if str(q).startswith(str(ROOT)) else str(q)  # noqa: E731
     return {"file": rel(out), "command": " ".join(["python", *(rel(c) for c in cmd[1:])]),
-            "by_workers": {str(r["num_workers"]): r["images_per_s"] for r in rows},
+            "per_worker": data.get("per_worker"), "device_transform": data.get("device_transform"),
+            "by_workers": {f"{r.get('stage', 'worker')},{r['num_workers']}": r["images_per_s"] for r in rows},
             "best_images_per_s": best["images_per_s"] if best else None,
             "best_num_workers": best["num_workers"] if best else None}
 
@@ -363,7 +471,7 @@ def table(rows: list[list], header: list[str]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repetitions; under 3 minutes on a 2-core CPU")
-    p.add_argument("--items", default="1,2,3,4", help="which items to run, e.g. 1,3")
+    p.add_argument("--items", default="1,2,3,4,5,6", help="which items to run, e.g. 1,3")
     p.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu, plus cuda when available)")
     p.add_argument("--threads", default="auto",
                    help="torch CPU threads; auto (default): torch's default, or 1 when the machine is already "
@@ -371,7 +479,9 @@ def main(argv=None) -> int:
                         "how long it waits for a descheduled thread")
     p.add_argument("--item1-threads", type=int, default=None,
                    help="CPU threads for item 1 (default: 1 with --quick, else both 1 and --threads); see README")
-    p.add_argument("--compile", action="store_true", help="torch.compile the blocks in item 3 (both models)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the blocks in items 3, 5 and 6 (off by default: on a CPU, inductor's compile takes "
+                        "minutes; meant for a GPU)")
     p.add_argument("--budget-s", type=float, default=170.0, help="--quick: wall-clock budget for everything")
     p.add_argument("--out", default=str(ROOT / "results" / "benchmarks"))
     a = p.parse_args(argv)
@@ -426,6 +536,21 @@ def main(argv=None) -> int:
     if 4 in items:
         log("[4] data loader alone (benchmarks/loader_throughput.py)")
         loader = bench_loader(q, out_dir, log)
+    if 5 in items:
+        log("[5] the embedded default's step: vit_micro on digits, B=64, 1 thread")
+        summary["micro_step_ms"] = {k: v["ms_per_step"] for k, v in bench_micro(q, a.compile, log).items()}
+        summary["micro_step_ms_note"] = ("CPU time of SplitRun.run / steps (evaluations and checkpoints included), "
+                                         "one thread" + ("; --quick: budget 3 epochs (base), 1 (adc)" if q else ""))
+    if 6 in items:
+        for dev in devices:
+            batch = (8 if q else 32) if dev.type == "cpu" else B
+            log(f"[6] small steps: {MODEL}, B={batch}, base and every method at its lowest-xi paper setting, on {dev}")
+            rows = bench_small_steps(dev, batch, reps=(2 if q else 5) if dev.type == "cpu" else 20,
+                                     deadline=None, compile_=a.compile, log=log)
+            summary.setdefault("small_steps", []).extend(rows)
+        first_dev = summary["small_steps"][0]["device"]
+        summary["small_step_ms"] = {f"{r['method']}[{r['setting']}]": r["step_ms"] for r in summary["small_steps"]
+                                    if r["device"] == first_dev}
     if 3 in items or 2 in items:
         for dev in sorted(devices, key=lambda d: d.type == "cpu"):    # the GPU first: the CPU takes what is left
             log(f"[3] split `base` vs plain timm training, {MODEL}, B={B}, 224 px, on {dev}")
@@ -476,7 +601,9 @@ def main(argv=None) -> int:
     if overhead_rows and split_res:
         by_dev: dict = {}
         for r in overhead_rows:
-            step = split_res[r["device"]]["split_step_s"]
+            sr = split_res[r["device"]]
+            step = (median(sr["split_cpu_s"]) * B / sr["batch_size"] if r.get("basis") == "cpu_time"
+                    else sr["split_step_s"])
             r["pct_of_split_step"] = 100.0 * r["compression_ms"] / 1e3 / step
             by_dev.setdefault(r["device"], {})
         for dev in by_dev:
@@ -501,12 +628,25 @@ def main(argv=None) -> int:
                   ["device", "method", "setting", "xi", "ms", "% of step"]))
     if loader:
         summary["loader"] = loader
+        pw = loader.get("per_worker") or {}
+        if pw:
+            summary["loader_images_per_s_per_worker"] = {"per_image": pw["images_per_s"]["worker"],
+                                                         "staged": pw["images_per_s"]["device"],
+                                                         "ratio": pw["ratio"]}
+            summary["loader_images_per_s_per_worker_note"] = (
+                "CIFAR-like 32 px PNG -> 224 px, paper's train transforms, DeiT normalization; per_image: the whole "
+                "pipeline in the worker (stage: worker, the earlier path); staged: what the worker does when the resize, "
+                "flip and normalization run batched on the device (stage: device); images per CPU-second of one worker")
         train_ips = {d: r["split_samples_per_s"] for d, r in split_res.items()}
         loader["train_step_images_per_s"] = train_ips
         log("\n[4] data loader alone vs the training step (images/s)")
-        rows = [[f"loader, {w} workers", f"{ips:.1f}"] for w, ips in loader["by_workers"].items()]
+        rows = [[f"loader ({w.split(',')[0]} stage), {w.split(',')[-1]} workers", f"{ips:.1f}"]
+                for w, ips in loader["by_workers"].items()]
         rows += [[f"training step ({d})", f"{ips:.1f}"] for d, ips in train_ips.items()]
         log(table(rows, ["what", "images/s"]))
+        if pw:
+            log(f"  per worker (CPU time of the worker's own work): per-image path {pw['images_per_s']['worker']:.0f}, "
+                f"staged path {pw['images_per_s']['device']:.0f} images/s: x{pw['ratio']:.2f}")
         for d, ips in train_ips.items():
             best = loader["best_images_per_s"] or 0
             limit = "the data loader" if best < ips else "the training step"

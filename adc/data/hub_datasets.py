@@ -93,15 +93,15 @@ LOCAL_FORMS: dict[str, str] = dict(catalog()["local_forms"])
 
 
 # ----- the torch Dataset ---------------------------------------------------------------------
-def _new_batch(shape: tuple[int, ...]) -> torch.Tensor:
-    """An empty float batch; in a loader worker, in shared memory at once (as default_collate does)."""
+def _new_batch(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An empty batch; in a loader worker, in shared memory at once (as default_collate does)."""
     from torch.utils.data import get_worker_info
     if get_worker_info() is None:
-        return torch.empty(shape)
+        return torch.empty(shape, dtype=dtype)
     numel = 1
     for s in shape:
         numel *= s
-    elem = torch.empty(0)
+    elem = torch.empty(0, dtype=dtype)
     return elem.new(elem._typed_storage()._new_shared(numel, device=elem.device)).resize_(*shape)
 
 
@@ -110,26 +110,33 @@ class ImageDataset(Dataset):
 
     Items are an index, or ``(index, seed)`` (see :mod:`adc.loading`): with a seed, the random
     transforms run under it, so the result does not depend on which process draws it.
-    ``__getitems__`` returns a whole batch ``(x, y)``, already collated (``collate_fn`` passes it
-    through): the last step of the transform, the float conversion and normalization, writes each
-    image straight into its slice of the batch, which saves a float copy per image and the stack.
+
+    ``transform`` is the whole per-image pipeline (the definition, and the ``stage: worker`` path).
+    With ``staged`` (:class:`adc.data.transforms.StagedTransform`, the default ``stage: device``),
+    the loader's workers call :meth:`worker_batch`: decode and augment, and ship ``(uint8 images,
+    labels, flips)``; ``device_transform`` (resize, flip, normalize, batched) then runs on the
+    training device in :func:`adc.data.loading.dataloader_for`. ``__getitems__`` returns the
+    finished batch ``(x, y)`` either way (on the CPU).
     """
 
     def __init__(self, hf_dataset, image_column: str, label_column: str, transform, seeded: bool,
-                 loader_options: LoaderOptions | None = None, eval_transform=None):
+                 loader_options: LoaderOptions | None = None, eval_transform=None, staged=None, eval_staged=None):
         import datasets as hfds
         self.table = hf_dataset.select_columns([image_column, label_column]).cast_column(
             image_column, hfds.Image(decode=False))
         self.image_column, self.label_column = image_column, label_column
         self.loader_options = loader_options or LoaderOptions()
         self.eval_transform = eval_transform if eval_transform is not None else transform
-        self._set_transform(transform, seeded)
+        self.eval_staged = eval_staged if eval_transform is not None else staged
+        self._set_transform(transform, seeded, staged)
 
-    def _set_transform(self, transform, seeded: bool) -> None:
+    def _set_transform(self, transform, seeded: bool, staged=None) -> None:
         from torchvision.transforms import v2
 
         from adc.data.transforms import ToNormalizedFloat
         self.transform, self.seeded = transform, seeded
+        self.staged = staged
+        self.device_transform = staged.batch if staged is not None else None
         steps = list(getattr(transform, "transforms", []))
         if steps and isinstance(steps[-1], ToNormalizedFloat):
             self._to_uint8, self._normalize = v2.Compose(steps[:-1]), steps[-1]
@@ -144,7 +151,7 @@ class ImageDataset(Dataset):
         new.__dict__.pop("_adc_loaders", None)
         new.table = self.table.select([int(i) for i in indices], keep_in_memory=True)
         if evaluation:
-            new._set_transform(self.eval_transform, seeded=False)
+            new._set_transform(self.eval_transform, seeded=False, staged=self.eval_staged)
         return new
 
     def __len__(self) -> int:
@@ -167,6 +174,16 @@ class ImageDataset(Dataset):
                              f"remove or replace it") from None
 
     @staticmethod
+    def decode_tensor(cell) -> torch.Tensor | None:
+        """An 8-bit RGB PNG (CIFAR's form) straight to a uint8 (3, H, W) tensor by libpng (torchvision.io):
+        the pixels of ``decode`` + ``PILToTensor`` in a fifth of the time; None for any other image."""
+        b = cell.get("bytes")
+        if not b or b[:8] != b"\x89PNG\r\n\x1a\n" or b[24] != 8 or b[25] != 2 or b.find(b"tRNS") >= 0:
+            return None
+        from torchvision.io import ImageReadMode, decode_png
+        return decode_png(torch.frombuffer(bytearray(b), dtype=torch.uint8), mode=ImageReadMode.RGB)
+
+    @staticmethod
     def _apply(transform, img, seed):
         if seed is None:
             return transform(img)
@@ -179,11 +196,31 @@ class ImageDataset(Dataset):
             gen.set_state(state)
 
     def __getitems__(self, items: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """The finished batch ``(x, y)``: normalized float images at the model's size, on the CPU."""
+        batch = self.worker_batch(items)
+        if self.device_transform is None:
+            return batch
+        x, y, flip = batch
+        return self.device_transform(x, flip), y
+
+    def worker_batch(self, items: list) -> tuple:
+        """What a loader worker makes of ``items``: ``(x, y)`` finished (``stage: worker``), or
+        ``(uint8 images, y, flips)`` for :attr:`device_transform` (``stage: device``)."""
         idx = [int(it[0]) if isinstance(it, tuple) else int(it) for it in items]
         seeds = [it[1] if isinstance(it, tuple) else None for it in items]
         rows = self.table[idx]                               # one Arrow take for the whole batch
         y = torch.tensor([int(v) for v in rows[self.label_column]], dtype=torch.int64)
         cells = rows[self.image_column]
+        if self.staged is not None:                          # uint8 at the native size + the flip decisions
+            x, flips = None, torch.zeros(len(items), dtype=torch.bool)
+            as_tensor = self.staged.tensor_input           # augmenting uint8 tensors: decode PNGs straight to one
+            for i, (cell, seed) in enumerate(zip(cells, seeds)):
+                img = self.decode_tensor(cell) if as_tensor else None
+                u8, flips[i] = self._apply(self.staged.per_image, self.decode(cell) if img is None else img, seed)
+                if x is None:
+                    x = _new_batch((len(items), *u8.shape), torch.uint8)
+                x[i] = u8
+            return x, y, flips
         if self._normalize is None:                          # a custom transform: per image, then stack
             xs = [self._apply(self.transform, self.decode(c), s) for c, s in zip(cells, seeds)]
             return torch.stack(xs), y
@@ -372,7 +409,7 @@ def _native_size(ds, image_column: str) -> int:
 def make_bundle(name: str, train, test, image_column: str, label_column: str, num_classes: int | None,
                 class_names: list[str] | None, model: str, image_size: int | None, native_size: int | None,
                 num_workers: int, pin_memory: bool | None, transforms: dict | None) -> DataBundle:
-    from adc.data.transforms import TransformConfig, build_transform, model_data_config
+    from adc.data.transforms import TransformConfig, build_staged_transform, build_transform, model_data_config
     classes = class_names or _classes([train, test], label_column)
     n = num_classes or len(classes)
     if n < 2:
@@ -383,12 +420,14 @@ def make_bundle(name: str, train, test, image_column: str, label_column: str, nu
     mcfg = model_data_config(model)
     size = image_size or mcfg["input_size"] or native_size or _native_size(train, image_column)
     tcfg = TransformConfig(image_size=int(size), mean=mcfg["mean"], std=mcfg["std"],
-                           interpolation=mcfg["interpolation"]).replace(**(transforms or {}))
+                           interpolation=mcfg["interpolation"], native_size=native_size).replace(**(transforms or {}))
     opts = LoaderOptions(num_workers=num_workers, pin_memory=pin_memory)
-    test_transform = build_transform(tcfg, train=False)
+    test_transform, test_staged = build_transform(tcfg, train=False), build_staged_transform(tcfg, train=False)
     tr = ImageDataset(train, image_column, label_column, build_transform(tcfg, train=True), seeded=True,
-                      loader_options=opts, eval_transform=test_transform)
-    te = ImageDataset(test, image_column, label_column, test_transform, seeded=False, loader_options=opts)
+                      loader_options=opts, eval_transform=test_transform,
+                      staged=build_staged_transform(tcfg, train=True), eval_staged=test_staged)
+    te = ImageDataset(test, image_column, label_column, test_transform, seeded=False, loader_options=opts,
+                      staged=test_staged)
     bundle = DataBundle(name, tr, te, num_classes=n, in_chans=3, img_size=int(size), class_names=classes)
     bundle.transforms = tcfg
     return bundle

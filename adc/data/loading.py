@@ -9,6 +9,9 @@ What keeps a GPU fed:
 - decoding and augmentation run in ``num_workers`` worker processes, each making a whole batch
   in one call (``ImageDataset.__getitems__``: one Arrow ``take`` per batch, each image normalized
   straight into its slice of a batch tensor that is already in shared memory);
+- with a staged transform (the default, see :mod:`adc.data.transforms`) the workers ship uint8
+  images at their native size plus the flip decisions, and the resize, flip and normalization run
+  batched on the training device (``dataset.device_transform``) right after the copy;
 - ``pin_memory`` when the run uses CUDA, so ``x.to(device, non_blocking=True)`` is asynchronous;
 - persistent workers: the DataLoader is built once per (dataset, batch size) and reused every
   epoch with a new index order, so workers are started once per run, not once per epoch;
@@ -28,7 +31,7 @@ from typing import Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler, Subset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, default_collate
 
 
 @dataclass
@@ -54,6 +57,19 @@ class _IndexBatches(Sampler):
         return (len(self.items) + self.batch_size - 1) // self.batch_size
 
 
+class _WorkerBatches(Dataset):
+    """What the DataLoader sees of a dataset with a staged transform: the workers' part of each batch."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitems__(self, items: list):
+        return self.dataset.worker_batch(items)
+
+
 def _options(dataset) -> LoaderOptions:
     return getattr(dataset, "loader_options", None) or LoaderOptions()
 
@@ -64,6 +80,8 @@ def _make_loader(dataset, batch_size: int, opts: LoaderOptions) -> DataLoader:
     if opts.num_workers > 0:
         kw = dict(persistent_workers=opts.persistent_workers, prefetch_factor=opts.prefetch_factor)
     collate = getattr(dataset, "collate_fn", None) or default_collate
+    if getattr(dataset, "device_transform", None) is not None:
+        dataset = _WorkerBatches(dataset)
     return DataLoader(dataset, batch_sampler=_IndexBatches(batch_size), num_workers=opts.num_workers,
                       pin_memory=pin, collate_fn=collate, **kw)
 
@@ -92,8 +110,11 @@ def sample_items(dataset, indices: Tensor) -> list:
     return idx
 
 
-def dataloader_for(dataset, batch_size: int, indices: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-    """Batches of ``dataset`` in exactly the order of ``indices`` (1-D), with multi-worker loading."""
+def dataloader_for(dataset, batch_size: int, indices: Tensor,
+                   device: torch.device | str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    """Batches ``(x, y)`` of ``dataset`` in exactly the order of ``indices`` (1-D), with multi-worker loading,
+    on ``device`` (default: where the loader made them, the CPU). A dataset with a ``device_transform``
+    gets its last steps (resize, flip, normalize) there, batched, after the non-blocking copy."""
     if indices.ndim != 1:
         raise ValueError(f"dataloader_for: indices must be 1-D, got shape {tuple(indices.shape)}")
     while isinstance(dataset, Subset):        # a torch Subset: its base dataset, at the mapped indices
@@ -102,8 +123,12 @@ def dataloader_for(dataset, batch_size: int, indices: Tensor) -> Iterator[tuple[
     items = sample_items(dataset, indices)   # seeds drawn when iteration starts, from the global RNG
     loader = _loader(dataset, batch_size)
     loader.batch_sampler.items = items
-    for x, y in loader:
-        yield x, y
+    finish = getattr(dataset, "device_transform", None)
+    for x, y, *extra in loader:
+        if device is not None:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            extra = [t.to(device, non_blocking=True) for t in extra]
+        yield (finish(x, *extra) if finish is not None else x), y
 
 
 def shutdown_workers(dataset) -> None:

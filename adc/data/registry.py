@@ -3,13 +3,15 @@
 A dataset is resolved by name to a :class:`DataBundle`: train and test sets, the number of
 classes, and the image geometry the model must be built for. The embedded default is
 scikit-learn's bundled handwritten digits (1,797 real 8x8 images, no download), split 80/20
-with a fixed split seed so that every run seed is evaluated on the same test set.
+with a fixed split seed so that every run seed is evaluated on the same test set (the split is
+kept in ``digits_split.json``, so a run does not import scikit-learn).
 
 Batch order is a pure function of (seed, epoch), so an interrupted run can resume mid-epoch by
 skipping the batches it already took.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -22,16 +24,49 @@ from adc.data.catalog import dataset_names
 DIGITS_SPLIT_SEED = 0
 
 
-def load_digits_bundle(test_fraction: float = 0.2) -> DataBundle:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+#: the digits split (train and test indices, in train_test_split's order), computed once: see digits_split()
+DIGITS_SPLIT_FILE = Path(__file__).with_name("digits_split.json")
 
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0   # n, 1, 8, 8 in [0, 1]
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits, (images (n, 8, 8) float64, target (n,) int), read as ``load_digits``
+    reads them, from the file scikit-learn ships, without importing scikit-learn (1.4 s of imports
+    on a shared core: scipy, pandas), which would be a tenth of the embedded default's base run."""
+    import gzip
+    import importlib.util
+    import io
+
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is None or not path.exists():
+        from sklearn.datasets import load_digits      # an unusual install: let scikit-learn find its file
+        d = load_digits()
+        return d.images, d.target
+    with gzip.open(path) as f:
+        data = np.loadtxt(io.TextIOWrapper(f, encoding="utf-8"), delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int, copy=False)
+
+
+def digits_split(target: np.ndarray, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: ``train_test_split(arange(n), test_size, random_state=DIGITS_SPLIT_SEED,
+    stratify=target)``, read from :data:`DIGITS_SPLIT_FILE` when it holds that split (checked against
+    scikit-learn by tests/test_perf_paths.py), else computed."""
+    if test_fraction == 0.2 and DIGITS_SPLIT_FILE.exists():
+        import json
+        saved = json.loads(DIGITS_SPLIT_FILE.read_text())
+        if len(saved["train"]) + len(saved["test"]) == len(target):
+            return np.asarray(saved["train"]), np.asarray(saved["test"])
+    from sklearn.model_selection import train_test_split
+    return train_test_split(np.arange(len(target)), test_size=test_fraction, random_state=DIGITS_SPLIT_SEED,
+                            stratify=target)
+
+
+def load_digits_bundle(test_fraction: float = 0.2) -> DataBundle:
+    images, target = digits_arrays()
+    x = torch.tensor(images, dtype=torch.float32)[:, None] / 16.0   # n, 1, 8, 8 in [0, 1]
     x = (x - 0.5) / 0.5
-    y = torch.tensor(d.target, dtype=torch.int64)
-    idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=DIGITS_SPLIT_SEED,
-                                      stratify=d.target)
+    y = torch.tensor(target, dtype=torch.int64)
+    idx_tr, idx_te = digits_split(target, test_fraction)
     idx_tr, idx_te = torch.as_tensor(idx_tr), torch.as_tensor(idx_te)
     return DataBundle("digits", TensorPair(x[idx_tr], y[idx_tr]), TensorPair(x[idx_te], y[idx_te]),
                       num_classes=10, in_chans=1, img_size=8, class_names=[str(i) for i in range(10)])
@@ -113,9 +148,8 @@ def train_batches(data, batch_size: int, seed: int, epoch: int, start_batch: int
             idx = perm[b * batch_size:(b + 1) * batch_size]
             yield data.x[idx].to(device, non_blocking=True), data.y[idx].to(device, non_blocking=True)
     else:
-        from adc.data.loading import dataloader_for  # torch Dataset path (real datasets)
-        for x, y in dataloader_for(data, batch_size, perm[start_batch * batch_size:]):
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        from adc.data.loading import dataloader_for  # torch Dataset path (real datasets): finished on `device`
+        yield from dataloader_for(data, batch_size, perm[start_batch * batch_size:], device=device)
 
 
 def eval_batches(data, batch_size: int, device: torch.device | str = "cpu") -> Iterator[tuple[Tensor, Tensor]]:
@@ -124,6 +158,5 @@ def eval_batches(data, batch_size: int, device: torch.device | str = "cpu") -> I
             yield data.x[i:i + batch_size].to(device), data.y[i:i + batch_size].to(device)
     else:
         from adc.data.loading import dataloader_for
-        for x, y in dataloader_for(data, batch_size, torch.arange(len(data))):
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        yield from dataloader_for(data, batch_size, torch.arange(len(data)), device=device)
 
