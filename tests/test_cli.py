@@ -62,7 +62,7 @@ def test_without_flags_the_file_and_then_the_dataset_decide(tmp_path):
     assert (cfg.dataset, cfg.batch_size, cfg.lr, cfg.budget_epochs) == ("digits", 64, 0.001, 30)
     assert config_from_args(["--no-amp"]).amp is False and config_from_args([]).amp is True
     assert config_from_args(["--progress"]).progress is True and config_from_args([]).progress is None
-    with pytest.raises(ValueError, match=r"--config .*run.yaml: expected a mapping"):
+    with pytest.raises(ValueError, match=r"run.yaml: expected a mapping"):
         config_from_args(["--config", write(tmp_path, "[1, 2]\n")])
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['bach_size'\]"):
         config_from_args(["--config", write(tmp_path, "bach_size: 3\n")])
