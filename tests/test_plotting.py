@@ -41,7 +41,7 @@ def test_fig5_flops_draws_each_method_in_its_plotting_style():
     fig = figures.draw_flops(rows, "m")
     for ax in fig.axes:
         lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith(("_", "100"))}
-        assert set(lines) == {"ADC", "C3-SL", "BottleNet++ (no ReLU)"}          # base is 100 % of itself
+        assert set(lines) == {"ADC", "C3-SL", "BottleNet++ (ADC authors', no final ReLU)"}          # base is 100 % of itself
         for m in ("adc", "c3sl", "bottlenet_norelu"):
             s = plotting.method_style(m)
             assert (lines[s.label].get_color(), lines[s.label].get_marker()) == (s.color, s.marker)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from adc.core.methods import parse_setting_label, registry, setting_label
-from adc.report.collect import markdown
+from adc.report import tables
 
 WITHIN_POINTS = 0.01     # "within 1 point" of accuracy
 WITHIN_STD = 2.0         # "within 2 std" of our seeds
@@ -103,7 +103,7 @@ def balance_table(mean: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
     return ["## ADC: how ξ is split between samples and tokens\n",
             "T/B = ξ^balance, k/N = ξ^(1-balance). balance 0.5 is the paper's text (T/B = k/N = √ξ); 0.2 is "
             "what the authors' code used from June to 20 September 2025, when the Fig. 3 sweeps ran "
-            "(`config/adc_balance.yaml`).\n", markdown(header, rows)]
+            "(`config/adc_balance.yaml`).\n", tables.markdown(tables.frame(header, rows))]
 
 
 def write_report(mean: pd.DataFrame, reference: pd.DataFrame, out: str | Path) -> str:
@@ -138,7 +138,7 @@ def write_report(mean: pd.DataFrame, reference: pd.DataFrame, out: str | Path) -
                          str(r.n), f"{diff:+.3f}", *verdict(diff, r.std, r.n)])
         ok = sum(1 for row in rows if row[7] == "yes")
         summary.append(f"- {panel[0]} / {panel[1]}: {len(rows)} of {len(p)} points covered, {ok} within 1 point")
-        lines += [f"## {panel[0]} / {panel[1]}\n", markdown(header, rows)]
+        lines += [f"## {panel[0]} / {panel[1]}\n", tables.markdown(tables.frame(header, rows))]
         if missing:
             lines.append("Not covered in this panel: " + ", ".join(missing) + ".\n")
     uncovered = [p for p in panels if p not in covered]

@@ -10,6 +10,9 @@ rule figures:
     output:
         report("paper_figs/accuracy_vs_xi.png", caption="../report/accuracy_vs_xi.rst", category="1. Main comparison"),
         "paper_figs/accuracy_vs_xi.pdf",
+        report("paper_figs/accuracy_vs_xi_ablations.png", caption="../report/accuracy_vs_xi_ablations.rst",
+               category="4. Ablations"),
+        "paper_figs/accuracy_vs_xi_ablations.pdf",
         report("paper_figs/accuracy_vs_communication.png", caption="../report/accuracy_vs_communication.rst",
                category="2. Communication"),
         "paper_figs/accuracy_vs_communication.pdf",

@@ -29,7 +29,8 @@ rule fig5_flops:
     input:
         "results/flops.csv",
     output:
-        multiext("paper_figs/fig5_flops", ".pdf", ".png"),
+        "paper_figs/fig5_flops.pdf",
+        report("paper_figs/fig5_flops.png", caption="../report/fig5_flops.rst", category="1. Main comparison"),
     log:
         "results/logs/fig5_flops.log",
     shell:
