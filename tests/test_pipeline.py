@@ -45,12 +45,18 @@ def check_fails(cfg: dict) -> str:
 def test_shipped_configs_are_valid_and_expand_from_the_registry():
     for name in ("default.yaml", "paper.yaml"):
         pipeline.check_config(with_defaults(load(name) if name != "default.yaml" else {}))
-    runs = pipeline.expand_runs(with_defaults({}))
+    default = with_defaults({})
+    runs = pipeline.expand_runs(default)
     reg = registry()
     assert {r.method for r in runs} == set(reg)                       # methods: all = the registry
+    assert len(default["seeds"]) == 3 and sum(x <= 0.05 for x in default["xi"]) >= 2
+    levels = pipeline.xi_level_of_runs(default)
     for name, cls in reg.items():
-        n = len([r for r in runs if r.method == name])
-        assert n == len(cls.settings("demo")) and (name == "base" or n >= 3), name
+        mine = [r for r in runs if r.method == name]
+        settings = {r.setting for r in mine}
+        assert len(mine) == 3 * len(settings), name                   # every setting at every seed
+        assert len(settings) == 1 if cls.xi_knob is None else 1 <= len(settings) <= len(default["xi"]), name
+        assert {levels[r.dir] for r in mine} <= set(default["xi"]), name
     paper = pipeline.expand_runs(with_defaults(load("paper.yaml")))
     assert len(paper) >= 250 and len(paper) == 2 * 2 * 3 * sum(len(reg[m].settings("paper"))
                                                                for m in load("paper.yaml")["methods"])
