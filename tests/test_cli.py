@@ -163,16 +163,18 @@ def test_the_default_pipeline_hands_the_same_explicit_values_to_each_run():
     wc = types.SimpleNamespace(dataset=run.dataset, model=run.model, method=run.method, setting=run.setting,
                                seed=run.seed)
     rc = json.loads(pipeline.run_config_json(config, wc))
-    assert (rc["batch_size"], rc["lr"], rc["budget_epochs"], rc["epochs"]) == (64, 0.001, 30, None)
+    # the benchmark's budget (1 uncompressed epoch: communication matters) beats the dataset's (30)
+    assert (rc["batch_size"], rc["lr"], rc["budget_epochs"], rc["epochs"]) == (64, 0.001, 1, None)
     resolved = TrainConfig.from_dict({**rc, "out": "x"})
-    assert (resolved.batch_size, resolved.lr, resolved.budget_epochs) == (64, 0.001, 30)
+    assert (resolved.batch_size, resolved.lr, resolved.budget_epochs) == (64, 0.001, 1)
 
 
 @pytest.mark.parametrize("method, flags, setting", [("base", [], "default"), ("adc", ["--param", "xi=0.1"], "xi=0.1")])
 def test_the_readme_one_run_trains_what_the_embedded_default_trains(method, flags, setting):
     """`python -m adc.train --dataset digits --model vit_micro --method M ... --seed 0 --out DIR`, no other flag,
-    is the embedded default's run of M (config/default.yaml; results/summary.csv: base 0.947, ADC xi=0.1 0.95)
-    but for where it runs (device, threads) and writes."""
+    is the default pipeline's run of M with the dataset's own training budget (30 uncompressed epochs, which
+    trains a good model: base 0.947) instead of the benchmark's 1-epoch budget, but for where it runs
+    (device, threads) and writes."""
     import types
 
     import yaml
@@ -181,6 +183,7 @@ def test_the_readme_one_run_trains_what_the_embedded_default_trains(method, flag
     cli = config_from_args(["--dataset", "digits", "--model", "vit_micro", "--method", method, *flags,
                             "--seed", "0", "--out", "/tmp/x"]).to_dict()
     config = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    config["xi"], config["train"]["budget_epochs"] = [], 30
     pipeline.check_config(config)
     wc = types.SimpleNamespace(dataset="digits", model="vit_micro", method=method, setting=setting, seed=0)
     default = TrainConfig.from_dict({**json.loads(pipeline.run_config_json(config, wc)), "out": "/tmp/x"}).to_dict()
