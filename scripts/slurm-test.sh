@@ -147,7 +147,8 @@ set +e
 (cd "$P" && timeout "${SLURM_TEST_TIMEOUT:-900}" "$PY" -m snakemake --configfile config/slurm_test.yaml \
   --workflow-profile workflow/profiles/slurm --slurm-no-account --slurm-status-command squeue \
   --slurm-init-seconds-before-status-checks 5 --default-resources slurm_partition=debug \
-  --jobs 4 --latency-wait 5 --retries 0) >"$T/log/snakemake.out" 2>&1
+  --jobs 4 --latency-wait 5 --retries 0 results/tables/accuracy.md paper_figs/accuracy_vs_xi.png) \
+  >"$T/log/snakemake.out" 2>&1
 rc=$?
 set -e
 wall=$(( $(date +%s) - t0 ))

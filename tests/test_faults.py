@@ -29,7 +29,7 @@ from adc.runtime.record import FIELDS, RecordError, read_record
 ROOT = Path(__file__).resolve().parents[1]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "results", "paper_figs", ".snakemake", "__pycache__", ".pytest_cache",
                                 "*.egg-info", ".hypothesis", "runs", "checkpoint.pt")
-TINY = ["--config", "methods=[base,adc]", "settings={adc: {xi: [0.5]}}", "train={epochs: 1, budget_epochs: null}"]
+TINY = ["--config", "seeds=[0]", "methods=[base,adc]", "settings={adc: {xi: [0.5]}}", "train={epochs: 1, budget_epochs: null}"]
 BASE = "results/runs/digits/vit_micro/base/default/seed0"
 ADC = "results/runs/digits/vit_micro/adc/xi=0.5/seed0"
 

@@ -232,7 +232,7 @@ def test_lint_findings_are_explained_in_config_readme(project):
 @pytest.mark.slow
 def test_a_tiny_grid_runs_end_to_end_and_a_second_run_does_nothing(project):
     """Two 1-epoch runs through the real rules: train, aggregate, tables, figures; then nothing to do."""
-    tiny = ["--cores", "2", "--config", "methods=[base,adc]", "settings={adc: {xi: [0.5]}}",
+    tiny = ["--cores", "2", "--config", "seeds=[0]", "methods=[base,adc]", "settings={adc: {xi: [0.5]}}",
             "train={epochs: 1, budget_epochs: null}"]
     snakemake(project, *tiny)
     run = project / "results/runs/digits/vit_micro/adc/xi=0.5/seed0"
@@ -407,7 +407,7 @@ class Failing(Method):
 @pytest.mark.slow
 def test_keep_going_with_a_failed_run_still_writes_tables_figures_and_failed_csv(project):
     (project / "baselines" / "failing.py").write_text(FAILING)
-    out = snakemake(project, "--cores", "2", "--keep-going", "--config", "methods=[base,failing]",
+    out = snakemake(project, "--cores", "2", "--keep-going", "--config", "seeds=[0]", "methods=[base,failing]",
                     "train={epochs: 1, budget_epochs: null}", check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0 and "runs: 1 done, 1 failed, 0 missing (of 2)" in text
