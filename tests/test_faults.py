@@ -27,7 +27,7 @@ from adc.runtime.loop import SplitRun
 from adc.runtime.record import FIELDS, RecordError, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".git", ".venv", "results", "paper_figs", ".snakemake", "__pycache__", ".pytest_cache",
+IGNORE = shutil.ignore_patterns(".git", ".venv", ".tools", "results", "paper_figs", ".snakemake", "__pycache__", ".pytest_cache",
                                 "*.egg-info", ".hypothesis", "runs", "checkpoint.pt")
 TINY = ["--config", "seeds=[0]", "methods=[base,adc]", "settings={adc: {xi: [0.5]}}", "train={epochs: 1, budget_epochs: null}"]
 BASE = "results/runs/digits/vit_micro/base/default/seed0"
@@ -43,7 +43,10 @@ def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.Completed
 
 
 def copy_project(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, ignore=None if (src / "results").exists() else IGNORE, symlinks=True)
+    """The repository without results, environments or git (IGNORE); a trained copy whole, with its
+    results and Snakemake's metadata, but never an environment (a .venv is gigabytes)."""
+    heavy = shutil.ignore_patterns(".git", ".venv", ".tools", "__pycache__")
+    shutil.copytree(src, dst, ignore=IGNORE if Path(src).resolve() == ROOT.resolve() else heavy, symlinks=True)
     return dst
 
 

@@ -19,7 +19,7 @@ from adc.report import collect as report, figures, plotting, reach, tables
 from adc.methods import registry
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".git", ".venv", "results", "paper_figs", ".snakemake", "__pycache__", ".pytest_cache",
+IGNORE = shutil.ignore_patterns(".git", ".venv", ".tools", "results", "paper_figs", ".snakemake", "__pycache__", ".pytest_cache",
                                 "*.egg-info", ".hypothesis", ".whl", ".gl", "runs", "checkpoint.pt")
 
 
