@@ -97,12 +97,12 @@ def test_command_line_config_strings_are_typed():
 
 
 def test_run_config_and_local_dataset_folder():
-    cfg = with_defaults({"datasets": ["digits"], "methods": ["adc"], "settings": {"adc": {"xi": [0.2]}}})
+    cfg = with_defaults({"datasets": ["digits"], "seeds": [0], "methods": ["adc"], "settings": {"adc": {"xi": [0.2]}}})
     pipeline.check_config(cfg)
     (run,) = pipeline.expand_runs(cfg)
     assert run.dir == "results/runs/digits/vit_micro/adc/xi=0.2/seed0"
     rc = pipeline.run_config(cfg, "digits", "vit_micro", "adc", "xi=0.2", 0)
-    assert rc["params"] == {"xi": 0.2} and rc["lr"] == 0.001 and rc["budget_epochs"] == 30 and "out" not in rc
+    assert rc["params"] == {"xi": 0.2} and rc["lr"] == 0.001 and rc["budget_epochs"] == 1 and "out" not in rc
     assert pipeline.dataset_name("cifar100:/data/c100") == "cifar100"
 
 
@@ -181,7 +181,8 @@ def test_default_dry_run_schedules_every_registered_method_and_a_new_baseline_fi
     counts = job_counts(out)
     assert counts["train"] == len(before) + 3
     assert counts["aggregate"] == counts["tables"] == counts["figures"] == counts["all"] == 1
-    new = {f"results/runs/digits/vit_micro/throwaway_identity/level={v}/seed0" for v in (0.1, 0.3, 0.5)}
+    # no compression knob (xi_knob): at the default's xi levels it runs once, at its defaults, per seed
+    new = {f"results/runs/digits/vit_micro/throwaway_identity/default/seed{s}" for s in (0, 1, 2)}
     assert scheduled_runs(out) == {r.dir for r in before} | new
 
 
