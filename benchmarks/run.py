@@ -131,21 +131,24 @@ def bench_adc_vs_reference(device, dims, xis, reps, warmup, log) -> list[dict]:
 
 
 # ----- item 2 ----------------------------------------------------------------------------------
-def representative_setting(cls) -> dict:
-    """The paper-grid setting whose declared xi is closest to 0.1 (base: none)."""
+def paper_settings_with_xi(cls) -> list[tuple[float, dict]]:
+    """(declared xi on the DeiT-Tiny cut, setting) for each paper-grid setting that can be built here."""
     from adc.methods import CutShape
 
     shape = CutShape(B, N, 192, C)
-    best, best_d = {}, float("inf")
+    out = []
     for s in cls.settings("paper"):
         try:
-            xi = cls(shape, generator=torch.Generator().manual_seed(0), **s).expected_xi()
+            out.append((cls(shape, generator=torch.Generator().manual_seed(0), **s).expected_xi(), s))
         except Exception:  # noqa: BLE001 - a method that cannot be built here is simply not chosen
             continue
-        d = abs(xi - 0.1)
-        if d < best_d:
-            best, best_d = s, d
-    return best
+    return out
+
+
+def representative_setting(cls) -> dict:
+    """The paper-grid setting whose declared xi is closest to 0.1 (base: none)."""
+    found = paper_settings_with_xi(cls)
+    return min(found, key=lambda p: abs(p[0] - 0.1))[1] if found else {}
 
 
 def compression_step(method, acts, attn, labels, device, autocast):
@@ -379,18 +382,8 @@ def compile_blocks(run) -> None:
 
 
 def lowest_xi_setting(cls) -> dict:
-    from adc.methods import CutShape
-
-    shape = CutShape(B, N, 192, C)
-    best, best_xi = {}, float("inf")
-    for s in cls.settings("paper"):
-        try:
-            xi = cls(shape, generator=torch.Generator().manual_seed(0), **s).expected_xi()
-        except Exception:  # noqa: BLE001
-            continue
-        if xi < best_xi:
-            best, best_xi = s, xi
-    return best
+    found = paper_settings_with_xi(cls)
+    return min(found, key=lambda p: p[0])[1] if found else {}
 
 
 def bench_small_steps(device, batch: int, reps: int, deadline, compile_: bool, log) -> list[dict]:
