@@ -95,7 +95,7 @@ def test_missing_run_files_are_redone_not_nothing_to_be_done(project):
 def test_changed_config_killed_snakemake_leaves_no_trainer_and_the_rerun_finishes_the_new_config(project):
     """Epochs 1 -> 2 reruns both runs; SIGKILL of Snakemake once a checkpoint exists leaves no orphan
     trainer; the rerun (--rerun-incomplete, as the profiles set) resumes and the summary shows epochs 2."""
-    two = [TINY[0], TINY[1], TINY[2], "train={epochs: 2, budget_epochs: null}"]
+    two = [*TINY[:-1], "train={epochs: 2, budget_epochs: null}"]     # TINY with epochs 2
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", *two], cwd=project,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = [project / d / "checkpoint.pt" for d in (BASE, ADC)]

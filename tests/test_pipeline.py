@@ -211,7 +211,10 @@ def test_a_typo_in_a_config_file_starts_no_job_and_leaves_earlier_results_untouc
     earlier.write_text('{"final_test_accuracy": 0.9}\n')
     stamp = earlier.stat().st_mtime_ns
     bad = project / "config/typo.yaml"
-    bad.write_text((project / "config/default.yaml").read_text().replace("seeds: [0]", "seed: [0]"))
+    text = (project / "config/default.yaml").read_text()
+    typo = re.sub(r"^seeds:", "seed:", text, flags=re.M)
+    assert typo != text, "config/default.yaml has no top-level seeds: line to misspell"
+    bad.write_text(typo)
     p = snakemake(project, "--cores", "1", "--configfile", "config/typo.yaml", check=False)
     out = p.stdout + p.stderr
     assert p.returncode != 0
