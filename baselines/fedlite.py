@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 
 from adc.core.bitpack import bits_for, pack_bits, packed_nbytes, unpack_bits
-from adc.double_compression.kmeans import _random_init, _sq_dist_offset
+from adc.double_compression.kmeans import _random_init, nearest_center
 from adc.messages import Message
 from adc.methods import Method, register
 
@@ -91,11 +91,11 @@ def subvector_kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator |
     centers = _random_init(x, min(k, n), generator)
     ones = torch.ones(n, device=x.device)
     for _ in range(iters):
-        assign = _sq_dist_offset(x, centers).argmin(dim=1)
+        assign = nearest_center(x, centers)
         counts = torch.zeros(centers.shape[0], device=x.device).index_add_(0, assign, ones)
         sums = torch.zeros_like(centers).index_add_(0, assign, x)
         centers = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centers)
-    return _sq_dist_offset(x, centers).argmin(dim=1)
+    return nearest_center(x, centers)
 
 
 @register

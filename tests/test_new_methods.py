@@ -14,6 +14,8 @@ from adc.core import step as cut
 from adc.core.channel import AWGNChannel, Channel, make_channel
 from adc.messages import Message
 from adc.methods import CutShape, create_method
+from adc.double_compression.kmeans import nearest_center
+from baselines.fedlite import subvector_kmeans
 from baselines.tome import bipartite_merge
 
 
@@ -170,6 +172,30 @@ def test_fedlite_gradient_correction(grad):
     else:                        # the dense gradient, straight through
         g = w
     torch.testing.assert_close(acts.grad, g + lam * (acts.detach() - x_hat))
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 64, 256])
+def test_nearest_center_in_one_dimension_is_the_brute_force_nearest(k):
+    """FedLite's scalar sub-vectors take the sorted-midpoint path; it must pick what the full
+    distance matrix picks, and map equal centres to the lowest index among them (argmin's rule)."""
+    g = torch.Generator().manual_seed(k)
+    x = torch.randn(5000, 1, generator=g)
+    centers = x[torch.randperm(5000, generator=g)[:k]]
+    centers[k // 2:] = centers[: k - k // 2].clone()                           # duplicated centres
+    got = nearest_center(x, centers)
+    want = (x - centers.t()).abs().argmin(1)                                    # first minimum: lowest index
+    assert torch.equal(got, want)
+    two = nearest_center(x.expand(-1, 2).contiguous(), centers.expand(-1, 2).contiguous())   # the d > 1 path:
+    dist = (x - centers.t()).abs()                                               # nearest up to its rounding
+    torch.testing.assert_close(dist.gather(1, two[:, None]), dist.gather(1, want[:, None]), atol=1e-3, rtol=0)
+
+
+def test_subvector_kmeans_with_scalar_subvectors_finds_the_obvious_clusters():
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(300, 1, generator=g) * 0.01 + c for c in (-5.0, 0.0, 5.0)])
+    assign = subvector_kmeans(x, 3, iters=10, generator=torch.Generator().manual_seed(1))
+    groups = [set(assign[i * 300:(i + 1) * 300].tolist()) for i in range(3)]
+    assert all(len(gr) == 1 for gr in groups) and len(set.union(*groups)) == 3
 
 
 # ----- the channel -------------------------------------------------------------------------------

