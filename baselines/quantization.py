@@ -42,14 +42,15 @@ def quantize(x: Tensor, bits: int, stochastic: bool = False,
     """Min-max quantization of the whole tensor -> (packed uint8 codes, scale (1,), offset (1,)) fp32."""
     x = x.detach().float().reshape(-1)
     levels = (1 << bits) - 1
-    lo, hi = x.min(), x.max()
+    lo, hi = torch.aminmax(x)
     scale = (hi - lo) / levels
-    v = torch.where(scale > 0, (x - lo) / torch.where(scale > 0, scale, torch.ones_like(scale)), torch.zeros_like(x))
+    # scale 0 means every value equals lo: (x - lo) / 1 is then 0 everywhere, as it must be
+    v = (x - lo).div_(torch.where(scale > 0, scale, torch.ones_like(scale)))
     if stochastic:
-        v = torch.floor(v + uniform(v.shape, generator, v.device))
+        v = v.add_(uniform(v.shape, generator, v.device)).floor_()
     else:
-        v = torch.round(v)
-    codes = v.clamp_(0, levels).to(torch.int32)
+        v = v.round_()
+    codes = v.clamp_(0, levels).to(torch.uint8 if bits <= 8 else torch.int32)
     return pack_bits(codes, bits, check=False), scale.reshape(1), lo.reshape(1)
 
 
@@ -57,8 +58,8 @@ def dequantize(packed: Tensor, scale: Tensor, offset: Tensor, bits: int, shape) 
     n = 1
     for s in shape:
         n *= s
-    codes = unpack_bits(packed, bits, n)
-    return (offset + codes.to(torch.float32) * scale).reshape(shape)
+    codes = unpack_bits(packed, bits, n, dtype=torch.uint8 if bits <= 8 else torch.int64)
+    return codes.to(torch.float32).mul_(scale).add_(offset).reshape(shape)
 
 
 @register

@@ -39,15 +39,22 @@ def pack_bits(values: Tensor, bits: int, check: bool = True) -> Tensor:
         raise ValueError(f"pack_bits: bits={bits} must be in 1..63")
     if values.is_floating_point() or values.is_complex():
         raise TypeError(f"pack_bits: expected an integer tensor, got {values.dtype}")
-    v = values.reshape(-1).long()
+    v = values.reshape(-1)
     if check and v.numel() and (int(v.min()) < 0 or int(v.max()) >= 2 ** bits):
         raise ValueError(f"pack_bits: values must lie in 0..{2 ** bits - 1} to fit in {bits} bits "
                          f"(got {int(v.min())}..{int(v.max())})")
     dev = v.device
-    if 8 % bits == 0:                          # 1, 2, 4, 8 bits: several whole values per byte
-        per = 8 // bits
-        v = torch.nn.functional.pad(v, (0, (-v.numel()) % per))
-        return (v.view(-1, per) << (torch.arange(per, device=dev) * bits)).sum(1).to(torch.uint8)
+    if 8 % bits == 0:                          # 1, 2, 4, 8 bits: several whole values per byte, in uint8
+        per = 8 // bits                        # (a byte's values OR-ed at their shifts: 1/8 of int64's traffic)
+        u = v.to(torch.uint8)
+        if per == 1:
+            return u
+        u = torch.nn.functional.pad(u, (0, (-u.numel()) % per)).view(-1, per)
+        out = u[:, 0].clone()
+        for j in range(1, per):                # the values within one byte (at most 8), not the data
+            out |= u[:, j] << (j * bits)
+        return out
+    v = v.long()
     if bits == 16:                             # two bytes per value, low byte first
         return torch.stack([v & 0xFF, v >> 8], 1).reshape(-1).to(torch.uint8)
     flat = ((v[:, None] >> torch.arange(bits, device=dev)) & 1).reshape(-1)          # count * bits
@@ -55,20 +62,27 @@ def pack_bits(values: Tensor, bits: int, check: bool = True) -> Tensor:
     return (flat.view(-1, 8) << torch.arange(8, device=dev)).sum(1).to(torch.uint8)
 
 
-def unpack_bits(packed: Tensor, bits: int, count: int) -> Tensor:
-    """Inverse of :func:`pack_bits`: ``count`` int64 values from a uint8 tensor."""
+def unpack_bits(packed: Tensor, bits: int, count: int, dtype: torch.dtype = torch.int64) -> Tensor:
+    """Inverse of :func:`pack_bits`: ``count`` values from a uint8 tensor, as ``dtype`` (int64 by
+    default, for indexing; a caller about to convert to float passes ``torch.uint8`` up to 8 bits)."""
     if packed.dtype != torch.uint8:
         raise TypeError(f"unpack_bits: expected uint8, got {packed.dtype}")
     if packed.numel() != packed_nbytes(count, bits):
         raise ValueError(f"unpack_bits: {packed.numel()} bytes, but {count} values at {bits} bits "
                          f"take {packed_nbytes(count, bits)}")
-    p = packed.reshape(-1).long()
-    dev = p.device
-    if 8 % bits == 0:
+    p = packed.reshape(-1)
+    if 8 % bits == 0:                          # in uint8, widened once at the end
         per = 8 // bits
-        return ((p[:, None] >> (torch.arange(per, device=dev) * bits)) & ((1 << bits) - 1)).reshape(-1)[:count]
+        if per == 1:
+            return p[:count].to(dtype)
+        out = torch.empty(p.numel(), per, dtype=torch.uint8, device=p.device)
+        for j in range(per):
+            torch.bitwise_and(p >> (j * bits), (1 << bits) - 1, out=out[:, j])
+        return out.reshape(-1)[:count].to(dtype)
+    p = p.long()
+    dev = p.device
     if bits == 16:
         two = p.view(-1, 2)
-        return (two[:, 0] | (two[:, 1] << 8))[:count]
+        return (two[:, 0] | (two[:, 1] << 8))[:count].to(dtype)
     flat = ((p[:, None] >> torch.arange(8, device=dev)) & 1).reshape(-1)[:count * bits]
-    return (flat.view(count, bits) << torch.arange(bits, device=dev)).sum(1)
+    return (flat.view(count, bits) << torch.arange(bits, device=dev)).sum(1).to(dtype)
