@@ -96,6 +96,15 @@ def test_bit_packing_roundtrip_and_size(bits):
     packed = pack_bits(codes, bits)
     assert packed.dtype == torch.uint8 and packed.numel() == math.ceil(n * bits / 8)
     assert torch.equal(unpack_bits(packed, bits, n), codes)
+    for dtype in (torch.int32, torch.uint8) if bits <= 8 else (torch.int32,):      # int32 / uint8 codes in:
+        assert torch.equal(pack_bits(codes.to(dtype), bits), packed)                # the same bytes out
+        got = unpack_bits(packed, bits, n, dtype=dtype)
+        assert got.dtype == dtype and torch.equal(got.long(), codes)
+
+
+def test_bit_packing_is_little_endian_within_a_byte():
+    assert pack_bits(torch.tensor([1, 2, 3, 0]), 2).tolist() == [0b00111001]        # values 1, 2, 3, 0
+    assert pack_bits(torch.tensor([0xA, 0x5, 0xF]), 4).tolist() == [0x5A, 0x0F]     # padded with 0
 
 
 def test_quantization_error_bound_and_stochastic_rounding_is_unbiased():
