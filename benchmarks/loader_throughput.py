@@ -9,14 +9,16 @@ bicubic, flip, DeiT normalization) -> adc.loading.dataloader_for.
 
 Two pipelines, timed side by side (``--stages``): ``worker``, the per-image path (decode,
 augment at 32 px, resize to 224 px, flip and normalize to float32, all in the worker) and
-``device``, the staged path (the worker decodes and augments at 32 px and ships uint8 plus the
-flip draws; resize, flip and normalize run batched on the training device). Three measures:
+``device``, the staged path (the worker decodes at 32 px and draws the augmentation's random
+numbers, and ships uint8 plus those draws and the flip draws; the augmentation at 32 px, resize,
+flip and normalize run batched on the training device: the same images, bit for bit on a CPU).
+Three measures:
 
 - ``per_worker``: what one worker process makes per second, the worker's own work
   (``ImageDataset.worker_batch`` in-process, the two stages interleaved batch after batch, CPU
   time, medians). This is ``loader_images_per_s_per_worker`` in run.py's summary: the rate each
   worker adds, whatever the number of workers;
-- ``device_transform``: the batched resize + flip + normalize alone, images/s, on the CPU (and on
+- ``device_transform``: the batched augmentation + resize + flip + normalize alone, images/s, on the CPU (and on
   CUDA when present): what the staged path moves onto the training device;
 - ``results``: the whole DataLoader for each worker count and stage, started once (persistent
   workers), timed over whole passes of ``--batches`` batches, finished on the CPU (the device
@@ -106,7 +108,7 @@ def worker_pids(dataset) -> list[int]:
 
 def measure_per_worker(a, tmp: Path, torch, load_dataset) -> tuple[dict, list]:
     """Images per CPU-second of one worker's own work (``worker_batch``), both stages interleaved; and
-    the device part of the staged path alone (batched resize, flip, normalize) on each device."""
+    the device part of the staged path alone (batched augmentation, resize, flip, normalize) on each device."""
     data = {st: load_dataset(f"cifar100:{tmp / 'copy'}", model=a.model, image_size=a.image_size, num_workers=0,
                              pin_memory=False, transforms={"stage": st}).train for st in ("worker", "device")}
     g = torch.Generator().manual_seed(1)
@@ -131,13 +133,14 @@ def measure_per_worker(a, tmp: Path, torch, load_dataset) -> tuple[dict, list]:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     bt = data["device"].device_transform
     for dev in devices:
-        x, _, flip = (t.to(dev) for t in batch_u8)
+        x, _, flip = (t.to(dev) for t in batch_u8[:3])
+        draws = batch_u8[3:]                                   # the augmentation draws stay on the CPU
         ts = []
         for rep in range(a.per_worker_reps + 1):
             if dev == "cuda":
                 torch.cuda.synchronize()
             c0, t0 = time.process_time(), time.perf_counter()
-            bt(x, flip)
+            bt(x, flip, *draws)
             if dev == "cuda":
                 torch.cuda.synchronize()
             if rep:
@@ -235,7 +238,7 @@ def run(a, p, tmp: Path, argv) -> int:
           + ", ".join(f"{st} {v:.0f} images/s" for st, v in per_worker["images_per_s"].items())
           + (f"; staged / per-image x{per_worker['ratio']:.1f}" if per_worker.get("ratio") else ""))
     for r in device_rows:
-        print(f"device part (batched resize + flip + normalize) on {r['device']}: {r['images_per_s']:.0f} images/s")
+        print(f"device part (batched augmentation + resize + flip + normalize) on {r['device']}: {r['images_per_s']:.0f} images/s")
     print(f"{'stage':>7} {'workers':>8} {'images/s':>10} {'images/CPU-s':>13} {'first pass (start-up incl.)':>30}")
     for r in rows:
         print(f"{r['stage']:>7} {r['num_workers']:>8d} {r['images_per_s']:>10.1f} {r['images_per_cpu_s']:>13.1f} "

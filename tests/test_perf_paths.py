@@ -1,8 +1,8 @@
 """The fast paths give the same results as the paths they replace.
 
-- Input on the device: the staged pipeline (workers: decode + augment at the native size, uint8;
-  device: batched resize, flip, normalize) against the per-image pipeline (``stage: worker``), on
-  the same images under the same per-sample seeds.
+- Input on the device: the staged pipeline (workers: decode at the native size, uint8, and the
+  augmentation's draws; device: batched augmentation, resize, flip, normalize) against the
+  per-image pipeline (``stage: worker``), on the same images under the same per-sample seeds.
 - C3-SL's binding batched over groups (one inverse FFT per group, real-FFT backward) against the
   per-sample binding it replaced: values and gradients.
 """
@@ -91,10 +91,16 @@ def test_device_stage_gives_the_per_image_pipelines_images_32_to_224(tmp_path, w
     # the augmentation and the flip really are random per sample, drawn from the seeds
     x_other, _ = batches(new.train, 4, order, seed=8)
     assert not torch.equal(x_other, x_new)
-    # workers ship uint8 at the native size, and the flips are a mix
-    x_u8, _, flips = new.train.worker_batch([(int(i), 1000 + int(i)) for i in order])
+    # workers ship uint8 at the native size, unaugmented, with the augmentation's draws; the flips are a mix
+    x_u8, _, flips, draws = new.train.worker_batch([(int(i), 1000 + int(i)) for i in order])
     assert x_u8.dtype == torch.uint8 and x_u8.shape == (9, 3, 32, 32)
     assert 0 < int(flips.sum()) < 9
+    assert draws.ops.shape == draws.magnitudes.shape == (9, 2) and draws.order.shape == (9, 4)
+    assert len(set(draws.ops.flatten().tolist())) > 1 and not draws.factors.isnan().any()
+    # the augmentation applied per image in the worker: the same images again
+    per_image = load_dataset(f"cifar100:{root}", transforms={"augment": "worker"}, **kw)
+    assert per_image.train.device_transform.augment is None
+    assert torch.equal(batches(per_image.train, 4, order, seed=7)[0], x_old)
     # evaluation: no augmentation, no flip, same images
     e_new, _ = batches(new.test, 5, torch.arange(12), seed=0)
     e_old, _ = batches(old.test, 5, torch.arange(12), seed=1)
@@ -115,6 +121,30 @@ def test_batched_resize_equals_per_image_resize_and_flip_follows_the_flag():
     out = bt(x, flip)
     assert out.shape == (6, 3, 224, 224) and (out - ref).abs().max() <= one_level((0.229, 0.224, 0.225))
     assert torch.equal(out, ref)
+
+
+@pytest.mark.parametrize("jitter", [0.4, None])
+def test_batched_augmentation_is_torchvisions_per_image_augmentation_bit_for_bit(jitter):
+    """Every RandAugment op (each drawn many times, both signs) and ColorJitter with per-image factors
+    and orders, applied to the batch: the images torchvision's per-image transforms make from the same seeds."""
+    from adc.data.transforms import AugmentDraws, BatchAugment
+    from torchvision.transforms import v2
+    g = torch.Generator().manual_seed(0)
+    low = torch.randint(0, 256, (300, 3, 4, 4), generator=g).float()
+    x = torch.nn.functional.interpolate(low, size=32, mode="bilinear").round().to(torch.uint8)   # image-like
+    aug = BatchAugment((2, 9), jitter)
+    per_image = v2.Compose([aug.randaugment] + ([aug.jitter] if aug.jitter is not None else []))
+    want, rows = [], []
+    for i in range(len(x)):
+        torch.manual_seed(i)
+        want.append(per_image(x[i]))
+        torch.manual_seed(i)
+        rows.append(aug.draw(32, 32))
+    draws = AugmentDraws.stack(rows)
+    assert len(set(draws.ops.flatten().tolist())) == len(aug.names)        # every op of the space occurs
+    got = aug(x, draws)
+    assert got.dtype == torch.uint8 and torch.equal(got, torch.stack(want))
+    assert not torch.equal(got, x)
 
 
 def test_device_stage_with_images_of_mixed_sizes_resizes_in_the_worker(tmp_path):

@@ -113,9 +113,10 @@ class ImageDataset(Dataset):
 
     ``transform`` is the whole per-image pipeline (the definition, and the ``stage: worker`` path).
     With ``staged`` (:class:`adc.data.transforms.StagedTransform`, the default ``stage: device``),
-    the loader's workers call :meth:`worker_batch`: decode and augment, and ship ``(uint8 images,
-    labels, flips)``; ``device_transform`` (resize, flip, normalize, batched) then runs on the
-    training device in :func:`adc.data.loading.dataloader_for`. ``__getitems__`` returns the
+    the loader's workers call :meth:`worker_batch`: decode, and augment or draw the augmentation,
+    and ship ``(uint8 images, labels, flips[, draws])``; ``device_transform`` ([augmentation,]
+    resize, flip, normalize, batched) then runs on the training device in
+    :func:`adc.data.loading.dataloader_for`. ``__getitems__`` returns the
     finished batch ``(x, y)`` either way (on the CPU).
     """
 
@@ -200,8 +201,8 @@ class ImageDataset(Dataset):
         batch = self.worker_batch(items)
         if self.device_transform is None:
             return batch
-        x, y, flip = batch
-        return self.device_transform(x, flip), y
+        x, y, *extra = batch
+        return self.device_transform(x, *extra), y
 
     def worker_batch(self, items: list) -> tuple:
         """What a loader worker makes of ``items``: ``(x, y)`` finished (``stage: worker``), or
@@ -212,14 +213,19 @@ class ImageDataset(Dataset):
         y = torch.tensor([int(v) for v in rows[self.label_column]], dtype=torch.int64)
         cells = rows[self.image_column]
         if self.staged is not None:                          # uint8 at the native size + the flip decisions
-            x, flips = None, torch.zeros(len(items), dtype=torch.bool)
+            x, flips, draws = None, torch.zeros(len(items), dtype=torch.bool), []
             as_tensor = self.staged.tensor_input           # augmenting uint8 tensors: decode PNGs straight to one
             for i, (cell, seed) in enumerate(zip(cells, seeds)):
                 img = self.decode_tensor(cell) if as_tensor else None
-                u8, flips[i] = self._apply(self.staged.per_image, self.decode(cell) if img is None else img, seed)
+                u8, flips[i], draw = self._apply(self.staged.per_image, self.decode(cell) if img is None else img,
+                                                 seed)
                 if x is None:
                     x = _new_batch((len(items), *u8.shape), torch.uint8)
                 x[i] = u8
+                draws.append(draw)
+            if draws and draws[0] is not None:             # the device augments: the draws travel with the batch
+                from adc.data.transforms import AugmentDraws
+                return x, y, flips, AugmentDraws.stack(draws)
             return x, y, flips
         if self._normalize is None:                          # a custom transform: per image, then stack
             xs = [self._apply(self.transform, self.decode(c), s) for c, s in zip(cells, seeds)]

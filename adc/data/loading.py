@@ -127,7 +127,7 @@ def dataloader_for(dataset, batch_size: int, indices: Tensor,
     for x, y, *extra in loader:
         if device is not None:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            extra = [t.to(device, non_blocking=True) for t in extra]
+            extra = [t.to(device, non_blocking=True) if isinstance(t, Tensor) else t for t in extra]  # draws: CPU
         yield (finish(x, *extra) if finish is not None else x), y
 
 
