@@ -41,32 +41,20 @@ def _unbind(s: Tensor, spec: Tensor) -> Tensor:
     return torch.fft.irfft(torch.fft.rfft(s, dim=-1)[:, None] * spec.conj(), n=s.shape[-1], dim=-1)
 
 
-class _Bind(torch.autograd.Function):
-    """Binding, whose gradient is unbinding (circular convolution and correlation are adjoint)."""
+class _Circular(torch.autograd.Function):
+    """Binding (``unbind=False``) or unbinding (``True``); circular convolution and correlation are
+    adjoint, so the gradient of each is the other."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, spec: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, spec: Tensor, unbind: bool) -> Tensor:
         ctx.save_for_backward(spec)
-        return _bind(x, spec)
+        ctx.unbind = unbind
+        return (_unbind if unbind else _bind)(x, spec)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (spec,) = ctx.saved_tensors
-        return _unbind(grad.contiguous(), spec), None
-
-
-class _Unbind(torch.autograd.Function):
-    """Unbinding, whose gradient is binding."""
-
-    @staticmethod
-    def forward(ctx, s: Tensor, spec: Tensor) -> Tensor:
-        ctx.save_for_backward(spec)
-        return _unbind(s, spec)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (spec,) = ctx.saved_tensors
-        return _bind(grad.contiguous(), spec), None
+        return (_bind if ctx.unbind else _unbind)(grad.contiguous(), spec), None, None
 
 
 @dataclass
@@ -129,11 +117,11 @@ class C3SL(Method):
         Equal to :meth:`bind_per_sample`, values and gradients, up to float rounding
         (tests/test_perf_paths.py).
         """
-        return _Bind.apply(x, self.key_spectrum(x.device))
+        return _Circular.apply(x, self.key_spectrum(x.device), False)
 
     def unbind(self, s: Tensor) -> Tensor:
         """(G, L) -> (G, R, L): circular correlation of each group's sum with the R keys (the adjoint of bind)."""
-        return _Unbind.apply(s, self.key_spectrum(s.device))
+        return _Circular.apply(s, self.key_spectrum(s.device), True)
 
     def bind_per_sample(self, x: Tensor) -> Tensor:
         """The earlier binding (one inverse FFT per sample, autograd's backward), for the equivalence test."""

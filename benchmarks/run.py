@@ -231,12 +231,8 @@ class PlainTimm:
 def maybe_compile(run, plain, log) -> None:
     """``--compile``: torch.compile every block of both models except the client's last one (its
     qkv carries the CLS-attention hook), so the two sides compile the same blocks."""
+    compile_blocks(run)
     last_client = run.model.split_index - 1
-    for i, blk in enumerate(run.model.client.blocks):
-        if i != last_client:
-            run.model.client.blocks[i] = torch.compile(blk)
-    for i, blk in enumerate(run.model.server.blocks):
-        run.model.server.blocks[i] = torch.compile(blk)
     for i, blk in enumerate(plain.model.blocks):
         if i != last_client:
             plain.model.blocks[i] = torch.compile(blk)

@@ -35,18 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COLORS = [(230, 20, 20), (20, 230, 20), (20, 20, 230)]   # class k: a solid colour, so labels can be checked
 
 
-@pytest.fixture(autouse=True)
-def private_caches(tmp_path, monkeypatch):
-    """Every test: empty Hugging Face caches of its own, offline; one CPU thread (the tensors are small, and
-    a second thread only spins on a busy machine: 20x slower here)."""
-    monkeypatch.setattr(hfds.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(hfds.config, "HF_HUB_OFFLINE", True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("private_hf_caches")   # tests/conftest.py
 
 
 def png_bytes(rgb, size=16, noise=0, rng=None) -> bytes:

@@ -14,23 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import datasets as hfds
-import huggingface_hub.constants as hub_constants
-
 from adc.data import load_dataset
 from adc.data.loading import dataloader_for
 
 
-@pytest.fixture(autouse=True)
-def offline_caches(tmp_path, monkeypatch):
-    monkeypatch.setattr(hfds.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(hfds.config, "HF_HUB_OFFLINE", True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("private_hf_caches")   # tests/conftest.py
 
 
 def cifar_like_copy(root, n, sizes=None, label="fine_label"):

@@ -223,7 +223,7 @@ class ImageDataset(Dataset):
                     x = _new_batch((len(items), *u8.shape), torch.uint8)
                 x[i] = u8
                 draws.append(draw)
-            if draws and draws[0] is not None:             # the device augments: the draws travel with the batch
+            if self.staged.batch.augment is not None:      # the device augments: the draws travel with the batch
                 from adc.data.transforms import AugmentDraws
                 return x, y, flips, AugmentDraws.stack(draws)
             return x, y, flips

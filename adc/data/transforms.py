@@ -18,9 +18,10 @@ image has the same size (``native_size``, e.g. CIFAR's 32 px); otherwise the wor
 the paper orders it, is drawn in the worker and applied to the batch on the device
 (``augment: "device"``, the default when the resize moves there: :class:`BatchAugment`, the same
 images bit for bit on a CPU; at 32 px the per-image augmentation was most of a worker's time, a
-few small torch ops per image) or applied per image in the worker (``augment: "worker"``). ``"worker"`` is the earlier
-per-image path, everything in the worker (kept as the reference: ``tests/test_perf_paths.py``
-checks that both give the same images, and the benchmark times one against the other). The
+few small torch ops per image) or applied per image in the worker (``augment: "worker"``).
+``stage: "worker"`` is the earlier per-image path, everything in the worker (kept as the
+reference: ``tests/test_perf_paths.py`` checks that both give the same images, and the benchmark
+times one against the other). The
 random draws are the same in both: the flip is drawn in the worker, from the per-sample seed,
 right after the augmentation's draws, exactly where ``RandomHorizontalFlip`` draws it.
 
@@ -335,8 +336,9 @@ def _blend(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x.unbind(dim=-3)                          # as torchvision's rgb_to_grayscale, float, floored
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(-3).floor_()
+    """The grayscale torchvision's contrast and saturation kernels blend with: float, floored for uint8."""
+    from torchvision.transforms.v2.functional._color import _rgb_to_grayscale_image
+    return _rgb_to_grayscale_image(x, num_output_channels=1, preserve_dtype=False).floor_()
 
 
 def _brightness(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

@@ -139,6 +139,7 @@ class SplitRun:
         self.client_opt = torch.optim.Adam(client_params, **adam)
         self.server_opt = torch.optim.Adam(server_params, **adam)
 
+        self._last_save: float | None = None          # perf_counter of this process's last checkpoint
         self.steps_per_epoch = accounting.steps_per_epoch(self.data.num_train, cfg.batch_size, cfg.drop_last)
         if self.steps_per_epoch < 1:
             raise ValueError(f"drop_last: batch_size {cfg.batch_size} is larger than the {self.data.num_train} "
@@ -380,8 +381,7 @@ class SplitRun:
         """At an epoch's end: the first one of this process, then one every ``CHECKPOINT_EVERY_S``
         seconds (a signal always saves; a SIGKILL loses at most that much training, replayed exactly
         on resume). Saving after every epoch cost 3% of a short run's time."""
-        last = getattr(self, "_last_save", None)
-        return last is None or time.perf_counter() - last >= CHECKPOINT_EVERY_S
+        return self._last_save is None or time.perf_counter() - self._last_save >= CHECKPOINT_EVERY_S
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0
