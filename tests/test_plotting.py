@@ -104,3 +104,32 @@ def test_ablations_go_in_their_own_figure_with_what_they_ablate():
     assert set(main["method"]) == {"base", "adc", "topk"}
     assert set(side["method"]) == {"base", "adc", "adc_prune_only", "adc_merge_only"}
     assert "payload" in figures.XI_LABEL          # the axis names its xi convention
+
+
+def test_tables_and_figures_name_the_protocol_and_which_evaluation_final_accuracy_is(tmp_path):
+    """summarize carries each setting's protocol and final_eval; the accuracy table and the figure say them,
+    naming the methods whose final accuracy is the other evaluation; old summaries say "not recorded"."""
+    from adc.report.collect import conventions_note, summarize
+    from adc.report.figures import draw_accuracy_vs_xi
+    runs = pd.DataFrame({"dataset": "digits", "model": "vit_micro", "method": ["base", "adc", "bottlenet", "bottlenet"],
+                         "setting": ["default", "xi=0.1", "c=0.1", "c=0.1"], "seed": [0, 0, 0, 1],
+                         "protocol": "measured", "final_eval": ["uncompressed", "uncompressed", "compressed", "compressed"]})
+    for k in ("final_test_accuracy", "best_test_accuracy", "xi_measured", "xi_expected", "bytes_up", "bytes_down",
+              "bytes_total", "bytes_uncompressed", "steps", "epochs", "wall_seconds", "test_accuracy_uncompressed",
+              "test_accuracy_compressed", "xi_nominal", "xi_plot", "budget_used_paper", "budget_used_measured"):
+        runs[k] = [0.5, 0.1, 0.1, 0.1] if k.startswith("xi") else 0.8
+    mean = summarize(runs)
+    assert mean.set_index("method").loc["bottlenet", ["protocol", "final_eval"]].tolist() == ["measured", "compressed"]
+    note = "protocol: measured; final test accuracy: uncompressed evaluation; compressed: bottlenet"
+    assert conventions_note(mean) == note
+    assert conventions_note(mean, "test_accuracy_compressed") == "protocol: measured"
+    assert conventions_note(mean.drop(columns=["protocol", "final_eval"])) == (
+        "protocol: not recorded; final test accuracy: evaluation not recorded")
+    t = tmp_path / "tables"
+    no_history = pd.DataFrame(columns=["dataset", "model", "method", "setting", "seed", "test_accuracy", "bytes_total"])
+    tables.write_tables(mean, no_history, t / "a.md", t / "a.tex", t / "c.md", t / "c.tex")
+    assert "Protocol: measured; final test accuracy: uncompressed evaluation; compressed: bottlenet." in (
+        t / "a.md").read_text()
+    assert r"compressed: bottlenet" in (t / "a.tex").read_text()
+    fig = draw_accuracy_vs_xi(mean)
+    assert note in [x.get_text() for x in fig.texts]

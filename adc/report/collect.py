@@ -29,6 +29,9 @@ METRICS = ["final_test_accuracy", "best_test_accuracy", "xi_measured", "xi_expec
            # test_accuracy_compressed NaN where the method merges the batch (does not apply)
            "test_accuracy_uncompressed", "test_accuracy_compressed", "xi_nominal", "xi_plot",
            "budget_used_paper", "budget_used_measured"]
+#: the conventions a number is read under, recorded per run (strings): the budget protocol (measured |
+#: paper) and which evaluation ``final_test_accuracy`` is (uncompressed | compressed)
+CONVENTIONS = ["protocol", "final_eval"]
 MB = 1e6            # megabytes in the tables and figures: 10^6 bytes
 #: machine-specific columns: kept out of the tracked tables (a rerun with the same results changes no
 #: tracked file) and written to the untracked ``results/timings.csv``, per run and evaluation
@@ -81,6 +84,7 @@ def collect(metrics_paths, failures: list | None = None) -> pd.DataFrame:
             continue
         row = run_keys(p)
         row.update({f"param_{k}": v for k, v in sorted((m.get("params") or {}).items())})
+        row.update({k: m.get(k) for k in CONVENTIONS})
         row.update({k: np.nan if m.get(k) is None else m.get(k) for k in METRICS})
         # the xi a figure places the run at: nominal under the paper protocol (as the authors plot), else measured
         row["xi_plot"] = m.get("xi_nominal", np.nan) if m.get("protocol") == "paper" else m.get("xi_measured", np.nan)
@@ -89,10 +93,30 @@ def collect(metrics_paths, failures: list | None = None) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=KEYS + ["seed"] + METRICS + ["device", "run_dir"])
+        return pd.DataFrame(columns=KEYS + ["seed"] + CONVENTIONS + METRICS + ["device", "run_dir"])
     params = sorted(c for c in df.columns if c.startswith("param_"))
-    df = df[KEYS + ["seed"] + params + METRICS + ["device", "run_dir"]]
+    df = df[KEYS + ["seed"] + params + CONVENTIONS + METRICS + ["device", "run_dir"]]
     return sort_runs(df, extra=["seed"])
+
+
+def conventions_note(df: pd.DataFrame, accuracy: str = "final_test_accuracy") -> str:
+    """One line naming the conventions of ``df``'s numbers (runs or summary rows): the protocol and,
+    for ``final_test_accuracy``, which evaluation it is, naming the methods that differ from the
+    rest. Summaries written before these columns existed say "not recorded"."""
+    def values(col):
+        return sorted({v for x in df.get(col, pd.Series(dtype=object)).dropna().astype(str) for v in x.split("/")})
+    prot = values("protocol")
+    parts = [f"protocol: {' and '.join(prot) if prot else 'not recorded'}"]
+    if accuracy == "final_test_accuracy":
+        if "final_eval" not in df or df["final_eval"].isna().all():
+            parts.append("final test accuracy: evaluation not recorded")
+        else:
+            evals = df["final_eval"].fillna("not recorded").astype(str)
+            main = evals.value_counts().index[0]
+            others = {e: sorted(set(df.loc[evals == e, "method"])) for e in sorted(set(evals) - {main})}
+            parts.append(f"final test accuracy: {main} evaluation"
+                         + "".join(f"; {e}: {', '.join(ms)}" for e, ms in others.items()))
+    return "; ".join(parts)
 
 
 def collect_histories(history_paths) -> pd.DataFrame:
@@ -140,6 +164,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     g = runs.groupby(KEYS, sort=False, dropna=False)
     out = g[params].first() if params else g.size().to_frame("_").drop(columns="_")
     out["n_seeds"] = g["seed"].nunique()
+    for k in CONVENTIONS:           # one value per setting in practice; "measured/paper" if seeds differ
+        if k in runs:
+            out[k] = g[k].agg(lambda v: "/".join(sorted(set(v.dropna().astype(str)))) or None)
     for k in METRICS:
         out[f"{k}_mean"] = g[k].mean()
         out[f"{k}_std"] = g[k].std(ddof=1)

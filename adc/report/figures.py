@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from adc.report import plotting
-from adc.report.collect import MB, mean_curve, method_order, panels
+from adc.report.collect import MB, conventions_note, mean_curve, method_order, panels
 
 
 #: what the x axis of accuracy_vs_xi plots: the paper's payload convention, not all bytes
@@ -102,7 +102,9 @@ def draw_accuracy_vs_xi(mean: pd.DataFrame, reference: pd.DataFrame | None = Non
         if overlaid:
             extra = [Line2D([], [], color="#555555", marker="o", mfc="none", ls=":", label="paper (hollow)")]
         plotting.legend(fig, list(mean["method"]) + [m for r in refs.values() for m in r["method"]], extra)
-        fig.tight_layout()
+        fig.text(0.01, 0.005, conventions_note(mean, y), fontsize=7, color="#444444", ha="left", va="bottom",
+                 wrap=True)                                  # which protocol and evaluation these numbers are
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
         return fig
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adc.report.collect import MB, panels
+from adc.report.collect import MB, conventions_note, panels
 from adc.report.reach import TARGETS, comm_to_target
 
 ALIGN = {"l": "left", "r": "right", "c": "center"}
@@ -187,8 +187,9 @@ def write_tables(mean: pd.DataFrame, histories: pd.DataFrame, accuracy_md, accur
     for panel in panels(mean):
         title = f"{panel[0]} / {panel[1]}"
         acc = frame(ACC_HEADER, accuracy_rows(mean, panel, status))
-        acc_md += [f"## {title}\n", markdown(acc, "llr")]
-        acc_tex.append(latex(acc, f"Test accuracy (mean ± std over seeds) on {title}.", f"tab:acc-{_label(panel)}",
+        note = conventions_note(mean[(mean["dataset"] == panel[0]) & (mean["model"] == panel[1])])
+        acc_md += [f"## {title}\n", f"{note[0].upper()}{note[1:]}.\n", markdown(acc, "llr")]
+        acc_tex.append(latex(acc, f"Test accuracy (mean ± std over seeds) on {title}; {note}.", f"tab:acc-{_label(panel)}",
                              "llr"))
         if comm.empty or not ((comm["dataset"] == panel[0]) & (comm["model"] == panel[1])).any():
             c_md += [f"## {title}\n", "No base run in this panel: no reference accuracy.\n"]
